@@ -1,0 +1,402 @@
+"""Weak and strong augmentations of audio features (paper Sec. 3.3).
+
+* **WA**, the weak augmentation used to compute pseudo-labels (Eq. 3), is dropout on the input
+  features: :func:`feature_dropout`.
+* **SA**, the strong augmentation the model is trained on (Eq. 4, 7, 9, 10), is SpecAugment
+  time and frequency masking (Park et al. 2019, *SpecAugment: A Simple Data Augmentation
+  Method for Automatic Speech Recognition*): :func:`spec_augment`.
+
+Features are ``(batch, time, freq)``. A padded batch stores example ``i``'s ``lengths[i]``
+valid frames first and padding after them (see :func:`sertoolkit.masking.lengths_to_mask`);
+augmentations never modify padding.
+
+Randomness is explicit: pass a :class:`torch.Generator` on the input's device and the global RNG
+is not touched. SpecAugment's random parameters are sampled by :func:`spec_augment_masks`
+separately from being applied by :func:`apply_spec_augment`, so one draw can be replayed on
+another tensor. Masks are drawn independently per example, in one vectorised call, and the
+masked value is a constant (``fill``), never a batch statistic, so no example's output depends
+on another example.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from sertoolkit._validation import (
+    check_floating,
+    check_lengths,
+    check_non_negative_int,
+    check_rank,
+    check_same_device,
+    check_tensor,
+    check_unit_interval,
+    describe,
+    fail,
+)
+from sertoolkit.masking import lengths_to_mask
+
+__all__ = [
+    "FeatureDropout",
+    "SpecAugment",
+    "SpecAugmentMasks",
+    "apply_spec_augment",
+    "feature_dropout",
+    "spec_augment",
+    "spec_augment_masks",
+]
+
+
+def feature_dropout(x: Tensor, p: float, *, generator: torch.Generator | None = None) -> Tensor:
+    r"""Inverted dropout on input features: the weak augmentation WA (paper Sec. 3.3).
+
+    Each element is zeroed independently with probability ``p`` and the survivors are scaled
+    by :math:`1 / (1 - p)`, so the expectation is unchanged. ``p=0`` returns ``x`` unchanged
+    (the same values, a new tensor); ``p=1`` returns zeros.
+
+    Args:
+        x: Features, any shape (the library uses ``(batch, time, freq)``), floating point.
+        p: Drop probability in ``[0, 1]``.
+        generator: Source of randomness on the device of ``x``; when given, the global RNG is
+            not touched.
+
+    Shape:
+        - x: ``(*)``
+        - output: ``(*)``, same dtype and device. Differentiable with respect to ``x``.
+
+    Returns:
+        The augmented features.
+
+    Raises:
+        ValueError: If ``x`` is not floating point or ``p`` is outside ``[0, 1]``.
+    """
+    rate = check_unit_interval("p", p)
+    check_tensor("x", x)
+    check_floating("x", x)
+    if rate == 0.0:
+        return x.clone()
+    if rate == 1.0:
+        return torch.zeros_like(x)
+    keep = torch.rand(x.shape, generator=generator, device=x.device) >= rate
+    return x * keep.to(x.dtype) * (1.0 / (1.0 - rate))
+
+
+class SpecAugmentMasks(NamedTuple):
+    """Sampled SpecAugment masks, ``True`` where a value is replaced.
+
+    Attributes:
+        time: Masked frames per example, ``(batch, time)``, bool; never ``True`` on padding.
+        freq: Masked frequency bins per example, ``(batch, freq)``, bool.
+    """
+
+    time: Tensor
+    freq: Tensor
+
+
+def _mask_intervals(
+    u_width: Tensor, u_start: Tensor, max_width: int, extent: Tensor, size: int
+) -> Tensor:
+    """Bool ``(batch, size)``: union over masks of ``[start, start + width)``.
+
+    Follows torchaudio's ``mask_along_axis_iid`` sampling: a width ``v = u_width * W`` and a
+    start ``v0 = u_start * (extent - v)``, the interval being ``[floor(v0), floor(v0) +
+    floor(v))``. ``v`` is first capped at the example's extent so that the interval always
+    lies inside ``[0, extent)``.
+    """
+    width = torch.minimum(u_width * max_width, extent.unsqueeze(1))
+    start = u_start * (extent.unsqueeze(1) - width)
+    first = start.long()
+    last = first + width.long()  # exclusive end, <= extent
+    positions = torch.arange(size, device=u_width.device)
+    inside = (positions >= first.unsqueeze(-1)) & (positions < last.unsqueeze(-1))
+    return inside.any(dim=1)
+
+
+def spec_augment_masks(
+    batch_size: int,
+    num_frames: int,
+    num_bins: int,
+    *,
+    time_masks: int,
+    time_width: int,
+    freq_masks: int,
+    freq_width: int,
+    lengths: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    validate: bool = True,
+) -> SpecAugmentMasks:
+    """Sample SpecAugment time and frequency masks, independently for every example.
+
+    Each of the ``time_masks`` time masks of example ``i`` covers ``floor(v)`` consecutive
+    frames, ``v ~ U(0, time_width)`` (capped at the example's valid length), starting at
+    ``floor(v0)``, ``v0 ~ U(0, lengths[i] - v)``; frequency masks likewise over ``num_bins``.
+    This is the sampling of torchaudio's ``mask_along_axis_iid`` (with the width capped, which
+    torchaudio does not do), so an example has at most ``time_masks * (time_width - 1)``
+    masked frames, all of them valid frames. With ``lengths=None`` every frame is valid.
+
+    The random numbers are drawn in one fixed order and shape whatever the data: widths then
+    starts of the time masks, then of the frequency masks, each ``(batch, masks)``, float32.
+
+    Args:
+        batch_size: Number of examples.
+        num_frames: Frames in the padded batch (``time``).
+        num_bins: Feature dimension (``freq``).
+        time_masks: Number of time masks per example (>= 0).
+        time_width: Maximum time-mask width ``T`` in frames (>= 0).
+        freq_masks: Number of frequency masks per example (>= 0).
+        freq_width: Maximum frequency-mask width ``F`` in bins (>= 0).
+        lengths: Valid frames per example (valid frames first), ``(batch,)`` integer.
+        generator: Source of randomness on ``device``; when given, the global RNG is not
+            touched.
+        device: Where the masks are made (default: ``lengths``'s device, else the generator's,
+            else the CPU).
+        validate: Check the values of ``lengths`` (a device sync on CUDA).
+
+    Shape:
+        - output: ``SpecAugmentMasks(time=(batch, time), freq=(batch, freq))``, bool.
+
+    Returns:
+        The masks.
+
+    Raises:
+        ValueError: If a count or width is negative, or ``lengths`` is malformed.
+    """
+    check_non_negative_int("batch_size", batch_size)
+    check_non_negative_int("num_frames", num_frames)
+    check_non_negative_int("num_bins", num_bins)
+    check_non_negative_int("time_masks", time_masks)
+    check_non_negative_int("time_width", time_width)
+    check_non_negative_int("freq_masks", freq_masks)
+    check_non_negative_int("freq_width", freq_width)
+    if lengths is not None:
+        check_lengths("lengths", lengths, batch_size, num_frames, validate=validate)
+        if device is not None and torch.device(device) != lengths.device:
+            raise fail("device", f"the device of `lengths` ({lengths.device})", device)
+        device = lengths.device
+    elif device is None and generator is not None:
+        device = generator.device
+
+    def uniform(masks: int) -> Tensor:
+        return torch.rand(
+            (batch_size, masks), generator=generator, device=device, dtype=torch.float32
+        )
+
+    u_time_width, u_time_start = uniform(time_masks), uniform(time_masks)
+    u_freq_width, u_freq_start = uniform(freq_masks), uniform(freq_masks)
+    time_extent = (
+        lengths.to(torch.float32)
+        if lengths is not None
+        else torch.full((batch_size,), float(num_frames), device=u_time_width.device)
+    )
+    freq_extent = torch.full((batch_size,), float(num_bins), device=u_freq_width.device)
+    return SpecAugmentMasks(
+        time=_mask_intervals(u_time_width, u_time_start, time_width, time_extent, num_frames),
+        freq=_mask_intervals(u_freq_width, u_freq_start, freq_width, freq_extent, num_bins),
+    )
+
+
+def apply_spec_augment(
+    x: Tensor,
+    masks: SpecAugmentMasks,
+    *,
+    lengths: Tensor | None = None,
+    fill: float = 0.0,
+    validate: bool = True,
+) -> Tensor:
+    """Replace masked time frames and frequency bins of ``x`` by ``fill``.
+
+    Frequency masks apply to valid frames only: with ``lengths`` given, padding frames are
+    returned unchanged.
+
+    Args:
+        x: Features, floating point.
+        masks: From :func:`spec_augment_masks` with matching sizes.
+        lengths: Valid frames per example (valid frames first).
+        fill: The constant written into masked cells.
+        validate: Check the values of ``lengths`` (a device sync on CUDA).
+
+    Shape:
+        - x: ``(batch, time, freq)``
+        - output: ``(batch, time, freq)``, same dtype and device; differentiable (zero gradient
+          on masked cells).
+
+    Returns:
+        The masked features.
+
+    Raises:
+        ValueError: If shapes disagree or ``x`` is not a 3-D floating tensor.
+    """
+    check_rank("x", x, 3, "(batch, time, freq)")
+    check_floating("x", x)
+    batch, frames, bins = x.shape
+    if tuple(masks.time.shape) != (batch, frames):
+        raise fail("masks.time", f"of shape {(batch, frames)}", describe(masks.time))
+    if tuple(masks.freq.shape) != (batch, bins):
+        raise fail("masks.freq", f"of shape {(batch, bins)}", describe(masks.freq))
+    cells = masks.time.unsqueeze(2) | masks.freq.unsqueeze(1)
+    if lengths is not None:
+        check_lengths("lengths", lengths, batch, frames, validate=validate)
+        valid = lengths_to_mask(lengths, frames, validate=False)
+        cells = cells & valid.unsqueeze(2)
+    return x.masked_fill(cells, fill)
+
+
+def spec_augment(
+    x: Tensor,
+    *,
+    time_masks: int,
+    time_width: int,
+    freq_masks: int,
+    freq_width: int,
+    lengths: Tensor | None = None,
+    fill: float = 0.0,
+    generator: torch.Generator | None = None,
+    validate: bool = True,
+) -> Tensor:
+    """SpecAugment time and frequency masking: the strong augmentation SA (paper Sec. 3.3).
+
+    Samples masks with :func:`spec_augment_masks` (independently per example, time masks
+    confined to each example's valid frames) and applies them with
+    :func:`apply_spec_augment` (padding untouched). Vectorised over the batch: no Python loop
+    over examples. The paper does not state its SpecAugment settings; callers choose them.
+
+    Args:
+        x: Features, floating point.
+        time_masks: Time masks per example.
+        time_width: Maximum time-mask width in frames.
+        freq_masks: Frequency masks per example.
+        freq_width: Maximum frequency-mask width in bins.
+        lengths: Valid frames per example (valid frames first).
+        fill: The constant written into masked cells (default 0, not a batch mean).
+        generator: Source of randomness on the device of ``x``; when given, the global RNG is
+            not touched.
+        validate: Check the values of ``lengths`` (a device sync on CUDA).
+
+    Shape:
+        - x: ``(batch, time, freq)``
+        - lengths: ``(batch,)``
+        - output: ``(batch, time, freq)``, same dtype and device.
+
+    Returns:
+        The augmented features.
+
+    Raises:
+        ValueError: If ``x`` is not ``(batch, time, freq)`` floating, a count or width is
+            negative, or ``lengths`` is malformed.
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.ones(2, 100, 40)
+        >>> y = spec_augment(x, time_masks=2, time_width=10, freq_masks=2, freq_width=8,
+        ...                  generator=g)
+        >>> y.shape
+        torch.Size([2, 100, 40])
+    """
+    check_rank("x", x, 3, "(batch, time, freq)")
+    check_floating("x", x)
+    if lengths is not None:
+        check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=validate)
+        check_same_device("lengths", lengths, "x", x)
+    masks = spec_augment_masks(
+        x.shape[0],
+        x.shape[1],
+        x.shape[2],
+        time_masks=time_masks,
+        time_width=time_width,
+        freq_masks=freq_masks,
+        freq_width=freq_width,
+        lengths=lengths,
+        generator=generator,
+        device=x.device,
+        validate=False,
+    )
+    return apply_spec_augment(x, masks, lengths=lengths, fill=fill, validate=False)
+
+
+class FeatureDropout(nn.Module):
+    """Module form of :func:`feature_dropout` (WA); the identity in eval mode.
+
+    Args:
+        p: Drop probability in ``[0, 1]``.
+
+    Shape:
+        - input: ``(*)``; output: ``(*)``.
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = check_unit_interval("p", p)
+
+    def forward(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        """Apply dropout in training mode; return ``x`` itself in eval mode."""
+        if not self.training:
+            return x
+        return feature_dropout(x, self.p, generator=generator)
+
+    def extra_repr(self) -> str:
+        """Show the settings."""
+        return f"p={self.p}"
+
+
+class SpecAugment(nn.Module):
+    """Module form of :func:`spec_augment` (SA); the identity in eval mode.
+
+    Args:
+        time_masks: Time masks per example.
+        time_width: Maximum time-mask width in frames.
+        freq_masks: Frequency masks per example.
+        freq_width: Maximum frequency-mask width in bins.
+        fill: The constant written into masked cells.
+
+    Shape:
+        - input: ``(batch, time, freq)`` and optional ``lengths`` ``(batch,)``;
+          output: ``(batch, time, freq)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        time_masks: int,
+        time_width: int,
+        freq_masks: int,
+        freq_width: int,
+        fill: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.time_masks = check_non_negative_int("time_masks", time_masks)
+        self.time_width = check_non_negative_int("time_width", time_width)
+        self.freq_masks = check_non_negative_int("freq_masks", freq_masks)
+        self.freq_width = check_non_negative_int("freq_width", freq_width)
+        self.fill = float(fill)
+
+    def forward(
+        self,
+        x: Tensor,
+        lengths: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Mask in training mode; return ``x`` itself in eval mode."""
+        if not self.training:
+            return x
+        return spec_augment(
+            x,
+            time_masks=self.time_masks,
+            time_width=self.time_width,
+            freq_masks=self.freq_masks,
+            freq_width=self.freq_width,
+            lengths=lengths,
+            fill=self.fill,
+            generator=generator,
+        )
+
+    def extra_repr(self) -> str:
+        """Show the settings."""
+        return (
+            f"time_masks={self.time_masks}, time_width={self.time_width}, "
+            f"freq_masks={self.freq_masks}, freq_width={self.freq_width}, fill={self.fill}"
+        )

@@ -1,0 +1,259 @@
+"""Unlabelled losses of the semi-supervised baselines (paper Sec. 2.3 and 4.3).
+
+* :func:`fixmatch_loss`: FixMatch (Sohn et al. 2020), the paper's SSL branch (Eq. 3-4).
+* :func:`pi_model_loss`: the Pi-model (Laine & Aila 2017).
+* :class:`TemporalEnsembling`: temporal ensembling (Laine & Aila 2017), a per-example EMA of
+  predictions kept as module buffers so it checkpoints with ``state_dict``.
+* :func:`sigmoid_rampup`: the consistency-weight ramp-up both Laine & Aila methods use.
+
+The cross-modal rules (FF1, FF2, direct CMKT) produce :class:`sertoolkit.fusion.PseudoLabels`
+and are scored with :func:`sertoolkit.fusion.masked_cross_entropy`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from sertoolkit._validation import (
+    check_floating,
+    check_integer,
+    check_positive_int,
+    check_rank,
+    check_same_device,
+    check_same_shape,
+    check_unit_interval,
+    describe,
+    fail,
+)
+from sertoolkit.fusion import audio_only, masked_cross_entropy
+
+__all__ = ["TemporalEnsembling", "fixmatch_loss", "pi_model_loss", "sigmoid_rampup"]
+
+
+def _check_logits(name: str, logits: Tensor) -> None:
+    check_rank(name, logits, 2, "(batch, classes)")
+    check_floating(name, logits)
+
+
+def fixmatch_loss(weak_logits: Tensor, strong_logits: Tensor, threshold: float) -> Tensor:
+    r"""FixMatch's unlabelled loss (paper Eq. 3-4).
+
+    .. math::
+        \mathcal L(\mathcal B^U) = -\frac{1}{|\mathcal B^U|} \sum_i
+        \mathbf{1}\{\max \tilde p^a_i > \tau\} \log \tilde p_i[\arg\max \tilde p^a_i],
+        \quad \tilde p^a = \operatorname{softmax}(\text{weak}), \
+        \tilde p = \operatorname{softmax}(\text{strong})
+
+    The weak branch is detached (it only supplies targets). Equal to
+    ``masked_cross_entropy(strong_logits, audio_only(weak_logits.softmax(1), threshold))``.
+
+    Args:
+        weak_logits: Logits on the weakly augmented batch.
+        strong_logits: Logits on the strongly augmented batch (gradient flows here).
+        threshold: :math:`\tau` in ``[0, 1]`` (paper: 0.9), strict.
+
+    Shape:
+        - weak_logits, strong_logits: ``(batch, classes)``
+        - output: ``()``; 0 for an empty batch.
+
+    Returns:
+        The loss.
+
+    Raises:
+        ValueError: If the logits are malformed or differ in shape, or ``threshold`` is outside
+            ``[0, 1]``.
+    """
+    tau = check_unit_interval("threshold", threshold)
+    _check_logits("weak_logits", weak_logits)
+    _check_logits("strong_logits", strong_logits)
+    check_same_shape("strong_logits", strong_logits, "weak_logits", weak_logits)
+    check_same_device("strong_logits", strong_logits, "weak_logits", weak_logits)
+    weak_probs = weak_logits.detach().float().softmax(dim=1)
+    pseudo = audio_only(weak_probs, tau, validate=False)
+    return masked_cross_entropy(strong_logits, pseudo, validate=False)
+
+
+def pi_model_loss(logits_a: Tensor, logits_b: Tensor) -> Tensor:
+    r"""Pi-model consistency loss (Laine & Aila 2017, Sec. 2.1).
+
+    The squared difference of the softmaxes of two stochastic forward passes of the same
+    batch, averaged over examples and classes:
+
+    .. math:: \frac{1}{C |\mathcal B|} \sum_i \lVert \operatorname{softmax}(z_i) -
+        \operatorname{softmax}(\tilde z_i) \rVert_2^2
+
+    As in the original, gradient flows through both passes. Multiply by
+    :func:`sigmoid_rampup` times the maximum weight.
+
+    Args:
+        logits_a: Logits of the first pass.
+        logits_b: Logits of the second pass.
+
+    Shape:
+        - logits_a, logits_b: ``(batch, classes)``
+        - output: ``()``; 0 for an empty batch. Computed in at least float32.
+
+    Returns:
+        The loss.
+
+    Raises:
+        ValueError: If the logits are malformed or differ in shape.
+    """
+    _check_logits("logits_a", logits_a)
+    _check_logits("logits_b", logits_b)
+    check_same_shape("logits_b", logits_b, "logits_a", logits_a)
+    check_same_device("logits_b", logits_b, "logits_a", logits_a)
+    pa = logits_a.float().softmax(dim=1)
+    pb = logits_b.float().softmax(dim=1)
+    return (pa - pb).square().sum() / max(pa.numel(), 1)
+
+
+def sigmoid_rampup(step: int | float, rampup_length: int | float) -> float:
+    r"""The sigmoid-shaped ramp-up of Laine & Aila (2017): :math:`e^{-5 (1 - t)^2}`.
+
+    :math:`t = \min(\text{step} / \text{rampup\_length}, 1)`; rises from
+    :math:`e^{-5} \approx 0.0067` at step 0 to 1 at ``rampup_length`` and stays at 1.
+    ``rampup_length=0`` means no ramp-up (always 1).
+
+    Args:
+        step: Current step or epoch (>= 0).
+        rampup_length: Length of the ramp-up in the same unit (>= 0).
+
+    Returns:
+        The weight in ``(0, 1]``.
+
+    Raises:
+        ValueError: If ``step`` or ``rampup_length`` is negative or not finite.
+
+    Example:
+        >>> round(sigmoid_rampup(0, 80), 4), sigmoid_rampup(80, 80), sigmoid_rampup(500, 80)
+        (0.0067, 1.0, 1.0)
+    """
+    for name, value in (("step", step), ("rampup_length", rampup_length)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"Expected `{name}` to be a number, but got {type(value).__name__}.")
+        if not (math.isfinite(value) and value >= 0):
+            raise fail(name, "a finite number >= 0", value)
+    if rampup_length == 0:
+        return 1.0
+    t = min(float(step) / float(rampup_length), 1.0)
+    return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
+class TemporalEnsembling(nn.Module):
+    r"""Temporal ensembling targets (Laine & Aila 2017, Sec. 2.2), kept per example.
+
+    For every unlabelled example ``i`` (a global example id in ``[0, num_examples)``) it keeps
+    an exponential moving average of the model's predicted distributions and the number of
+    updates :math:`n_i`; the bias-corrected target is
+
+    .. math:: Z_i \leftarrow \alpha Z_i + (1 - \alpha) z_i, \qquad
+        \tilde z_i = Z_i / (1 - \alpha^{n_i})
+
+    The original updates every example once per epoch from that epoch's predictions; updating
+    an example each time it is seen, as here, is the same when every example is seen once per
+    epoch, and stays correct when batches are sampled with replacement or sharded, because the
+    correction uses each example's own count. State lives in buffers (``ensemble``, ``count``),
+    so ``state_dict`` checkpoints it. No host sync.
+
+    Args:
+        num_examples: Number of unlabelled examples (size of the id space).
+        num_classes: Number of classes.
+        alpha: EMA momentum in ``[0, 1)`` (Laine & Aila: 0.6).
+
+    Raises:
+        ValueError: On a non-positive size or ``alpha`` outside ``[0, 1)``.
+
+    Example:
+        >>> te = TemporalEnsembling(num_examples=100, num_classes=4)
+        >>> ids = torch.tensor([3, 7])
+        >>> logits = torch.randn(2, 4, requires_grad=True)
+        >>> loss = te.loss(logits, ids)          # 0 at first: nothing ensembled yet
+        >>> te.update(ids, logits.softmax(1))    # after the step
+        >>> te.targets(ids)[1].sum().item()       # bias-corrected: a distribution
+        1.0
+    """
+
+    ensemble: Tensor
+    count: Tensor
+
+    def __init__(self, num_examples: int, num_classes: int, alpha: float = 0.6) -> None:
+        super().__init__()
+        self.num_examples = check_positive_int("num_examples", num_examples)
+        self.num_classes = check_positive_int("num_classes", num_classes)
+        self.alpha = check_unit_interval("alpha", alpha, open_right=True)
+        self.register_buffer("ensemble", torch.zeros(num_examples, num_classes))
+        self.register_buffer("count", torch.zeros(num_examples, dtype=torch.long))
+
+    def _check_ids(self, ids: Tensor) -> None:
+        check_rank("ids", ids, 1, "(batch,)")
+        check_integer("ids", ids)
+        check_same_device("ids", ids, "ensemble", self.ensemble)
+
+    def targets(self, ids: Tensor) -> Tensor:
+        """Bias-corrected ensemble targets of examples ``ids``; zeros for unseen examples.
+
+        Shape:
+            - ids: ``(batch,)`` integer; output ``(batch, classes)``.
+        """
+        self._check_ids(ids)
+        z = self.ensemble[ids]
+        n = self.count[ids]
+        correction = 1.0 - torch.pow(torch.tensor(self.alpha, device=z.device), n.float())
+        return torch.where((n > 0).unsqueeze(1), z / correction.clamp(min=1e-12).unsqueeze(1), 0.0)
+
+    def seen(self, ids: Tensor) -> Tensor:
+        """Bool ``(batch,)``: whether each example has been updated at least once."""
+        self._check_ids(ids)
+        return self.count[ids] > 0
+
+    @torch.no_grad()
+    def update(self, ids: Tensor, probs: Tensor) -> None:
+        """Fold the predicted distributions ``probs`` of examples ``ids`` into the ensemble.
+
+        If an id repeats within a batch, one of its rows is used (which one is unspecified).
+
+        Shape:
+            - ids: ``(batch,)`` integer; probs: ``(batch, classes)``.
+
+        Raises:
+            ValueError: On malformed ``ids`` or ``probs``.
+        """
+        self._check_ids(ids)
+        check_rank("probs", probs, 2, "(batch, classes)")
+        check_floating("probs", probs)
+        if tuple(probs.shape) != (ids.shape[0], self.num_classes):
+            raise fail("probs", f"of shape {(ids.shape[0], self.num_classes)}", describe(probs))
+        new = self.alpha * self.ensemble[ids] + (1.0 - self.alpha) * probs.detach().float()
+        self.ensemble[ids] = new
+        self.count[ids] = self.count[ids] + 1
+
+    def loss(self, logits: Tensor, ids: Tensor) -> Tensor:
+        r"""Squared difference between the current predictions and the ensemble targets.
+
+        .. math:: \frac{1}{C |\mathcal B|} \sum_{i \text{ seen}}
+            \lVert \operatorname{softmax}(z_i) - \tilde z_i \rVert_2^2
+
+        Examples never updated yet have no target and contribute 0; the divisor is the whole
+        batch (as for the other unlabelled losses). Multiply by :func:`sigmoid_rampup`.
+
+        Shape:
+            - logits: ``(batch, classes)``; ids: ``(batch,)``; output ``()``.
+        """
+        _check_logits("logits", logits)
+        self._check_ids(ids)
+        if tuple(logits.shape) != (ids.shape[0], self.num_classes):
+            raise fail("logits", f"of shape {(ids.shape[0], self.num_classes)}", describe(logits))
+        probs = logits.float().softmax(dim=1)
+        diff = (probs - self.targets(ids)).square().sum(dim=1)
+        diff = torch.where(self.seen(ids), diff, 0.0)
+        return diff.sum() / max(probs.numel(), 1)
+
+    def extra_repr(self) -> str:
+        """Show the settings."""
+        return (
+            f"num_examples={self.num_examples}, num_classes={self.num_classes}, alpha={self.alpha}"
+        )
