@@ -45,7 +45,7 @@ from sertoolkit._validation import (
     describe,
     fail,
 )
-from sertoolkit.masking import agreement_mask, random_mask
+from sertoolkit.masking import agreement_mask, exceeds, random_mask
 
 __all__ = [
     "AudioOnly",
@@ -260,7 +260,7 @@ def weighted_fusion(
     _check_pair(audio_probs, visual_probs, valid, validate)
     fused = (a * audio_probs + (1.0 - a) * visual_probs).detach()
     confidence, targets = fused.max(dim=1)
-    mask = confidence > tau
+    mask = exceeds(confidence, tau)
     if valid is not None:
         mask = mask & valid
     return PseudoLabels(targets, mask, fused)
@@ -294,7 +294,7 @@ def audio_only(audio_probs: Tensor, threshold: float, *, validate: bool = True) 
     check_probs("audio_probs", audio_probs, validate=validate)
     probs = audio_probs.detach()
     confidence, targets = probs.max(dim=1)
-    return PseudoLabels(targets, confidence > tau, probs)
+    return PseudoLabels(targets, exceeds(confidence, tau), probs)
 
 
 def visual_only(

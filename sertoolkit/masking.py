@@ -58,7 +58,16 @@ def confidence_mask(probs: Tensor, threshold: float, *, validate: bool = True) -
     """
     tau = check_unit_interval("threshold", threshold)
     check_probs("probs", probs, validate=validate)
-    return probs.amax(dim=1) > tau
+    return exceeds(probs.amax(dim=1), tau)
+
+
+def exceeds(values: Tensor, threshold: float) -> Tensor:
+    """``values > threshold`` compared exactly, in float64, whatever the dtype of ``values``.
+
+    Comparing in the tensor's own dtype would round the threshold first (float32 rounds
+    0.99999999 to 1.0, so a probability of 1.0 would not pass a threshold below 1).
+    """
+    return values.double() > threshold
 
 
 def agreement_mask(labels_a: Tensor, labels_b: Tensor) -> Tensor:

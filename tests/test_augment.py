@@ -1,0 +1,213 @@
+"""Augmentations: properties, and masking semantics against torchaudio."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchaudio.functional as AF
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sertoolkit.augment import (
+    FeatureDropout,
+    SpecAugment,
+    apply_spec_augment,
+    feature_dropout,
+    spec_augment,
+    spec_augment_masks,
+)
+from sertoolkit.masking import lengths_to_mask
+
+
+@st.composite
+def padded_batches(draw: st.DrawFn):
+    batch = draw(st.integers(0, 8))
+    frames = draw(st.integers(0, 60))
+    bins = draw(st.integers(1, 24))
+    lengths = draw(st.lists(st.integers(0, frames), min_size=batch, max_size=batch))
+    seed = draw(st.integers(0, 2**31 - 1))
+    x = torch.randn(batch, frames, bins, generator=torch.Generator().manual_seed(seed)) + 5.0
+    return x, torch.tensor(lengths, dtype=torch.long), seed
+
+
+settings_masks = st.tuples(
+    st.integers(0, 4), st.integers(0, 30), st.integers(0, 4), st.integers(0, 12)
+)
+
+
+# --- feature dropout ---------------------------------------------------------------------
+
+
+@given(st.floats(0.0, 0.95), st.integers(0, 2**31 - 1))
+def test_feature_dropout_zeroes_or_scales(p, seed):
+    x = torch.rand(4, 30, 16) + 0.5
+    y = feature_dropout(x, p, generator=torch.Generator().manual_seed(seed))
+    kept = y != 0
+    assert torch.allclose(y[kept], x[kept] / (1 - p))
+    assert y.shape == x.shape and y.dtype == x.dtype
+
+
+def test_feature_dropout_identity_at_zero_and_zeros_at_one():
+    x = torch.randn(3, 5, 7)
+    assert torch.equal(feature_dropout(x, 0.0), x)
+    assert torch.equal(feature_dropout(x, 1.0), torch.zeros_like(x))
+
+
+def test_feature_dropout_rate_and_expectation():
+    x = torch.ones(200, 100, 10)
+    y = feature_dropout(x, 0.25, generator=torch.Generator().manual_seed(0))
+    assert abs((y == 0).float().mean().item() - 0.25) < 0.005
+    assert abs(y.mean().item() - 1.0) < 0.01
+
+
+def test_feature_dropout_generator_replays_and_spares_global_rng():
+    x = torch.randn(2, 10, 8)
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    a = feature_dropout(x, 0.5, generator=torch.Generator().manual_seed(3))
+    b = feature_dropout(x, 0.5, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_feature_dropout_module_is_identity_in_eval():
+    m = FeatureDropout(0.5)
+    x = torch.randn(2, 4, 3)
+    assert m.eval()(x) is x
+    g = torch.Generator().manual_seed(1)
+    assert torch.equal(m.train()(x, generator=g), feature_dropout(x, 0.5, generator=torch.Generator().manual_seed(1)))
+    assert "p=0.5" in repr(m)
+
+
+def test_feature_dropout_bf16_keeps_dtype():
+    x = torch.randn(2, 4, 3, dtype=torch.bfloat16)
+    assert feature_dropout(x, 0.3).dtype == torch.bfloat16
+
+
+# --- spec augment: properties -------------------------------------------------------------
+
+
+@given(padded_batches(), settings_masks)
+def test_spec_augment_never_touches_padding(batch, settings):
+    x, lengths, seed = batch
+    tm, tw, fm, fw = settings
+    y = spec_augment(
+        x, time_masks=tm, time_width=tw, freq_masks=fm, freq_width=fw,
+        lengths=lengths, fill=-100.0, generator=torch.Generator().manual_seed(seed),
+    )
+    valid = lengths_to_mask(lengths, x.shape[1])
+    assert torch.equal(y[~valid], x[~valid])
+    changed = y != x
+    assert bool((y[changed] == -100.0).all())
+    assert y.shape == x.shape and y.dtype == x.dtype
+
+
+@given(padded_batches(), settings_masks)
+def test_spec_augment_mask_size_bounds(batch, settings):
+    x, lengths, seed = batch
+    tm, tw, fm, fw = settings
+    masks = spec_augment_masks(
+        x.shape[0], x.shape[1], x.shape[2], time_masks=tm, time_width=tw,
+        freq_masks=fm, freq_width=fw, lengths=lengths,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    assert bool((masks.time.sum(1) <= tm * tw).all())
+    assert bool((masks.freq.sum(1) <= fm * fw).all())
+    # time masks lie inside each example's valid frames
+    assert not bool((masks.time & ~lengths_to_mask(lengths, x.shape[1])).any())
+
+
+@given(padded_batches())
+def test_spec_augment_identity_at_zero_strength(batch):
+    x, lengths, seed = batch
+    y = spec_augment(x, time_masks=0, time_width=10, freq_masks=2, freq_width=0, lengths=lengths,
+                     generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(y, x)
+
+
+def test_spec_augment_masks_differ_between_examples():
+    x = torch.ones(8, 200, 64)
+    y = spec_augment(x, time_masks=2, time_width=40, freq_masks=2, freq_width=20,
+                     generator=torch.Generator().manual_seed(0))
+    patterns = {tuple(row.flatten().tolist()) for row in (y == 0)}
+    assert len(patterns) == 8
+
+
+def test_spec_augment_no_cross_example_dependence():
+    """Example 0's output does not depend on the other examples' values."""
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    x = torch.randn(4, 50, 20)
+    x2 = x.clone()
+    x2[1:] = x2[1:] * 100 + 7
+    kw = {"time_masks": 2, "time_width": 10, "freq_masks": 2, "freq_width": 5}
+    assert torch.equal(spec_augment(x, generator=g1, **kw)[0], spec_augment(x2, generator=g2, **kw)[0])
+
+
+def test_spec_augment_replay_masks_on_another_tensor():
+    masks = spec_augment_masks(3, 40, 16, time_masks=2, time_width=8, freq_masks=1, freq_width=4,
+                               generator=torch.Generator().manual_seed(2))
+    x = torch.randn(3, 40, 16)
+    direct = spec_augment(x, time_masks=2, time_width=8, freq_masks=1, freq_width=4,
+                          generator=torch.Generator().manual_seed(2))
+    assert torch.equal(apply_spec_augment(x, masks), direct)
+
+
+def test_spec_augment_masks_cover_nearly_full_width():
+    """Widths reach time_width - 1 (torchaudio's floor(U(0, W)))."""
+    masks = spec_augment_masks(4000, 100, 8, time_masks=1, time_width=10, freq_masks=0,
+                               freq_width=0, generator=torch.Generator().manual_seed(0))
+    widths = masks.time.sum(1)
+    assert widths.max().item() == 9 and widths.min().item() == 0
+
+
+def test_spec_augment_module():
+    m = SpecAugment(time_masks=1, time_width=5, freq_masks=1, freq_width=3, fill=-1.0)
+    x = torch.randn(2, 20, 10)
+    assert m.eval()(x) is x
+    y = m.train()(x, torch.tensor([20, 10]), generator=torch.Generator().manual_seed(0))
+    z = spec_augment(x, time_masks=1, time_width=5, freq_masks=1, freq_width=3, fill=-1.0,
+                     lengths=torch.tensor([20, 10]), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(y, z)
+    assert "time_width=5" in repr(m)
+
+
+def test_spec_augment_gradient_and_bf16():
+    x = torch.randn(2, 20, 10, requires_grad=True)
+    y = spec_augment(x, time_masks=1, time_width=5, freq_masks=1, freq_width=3,
+                     generator=torch.Generator().manual_seed(0))
+    y.sum().backward()
+    assert torch.equal(x.grad, (y != 0).float())
+    xb = torch.randn(2, 20, 10, dtype=torch.bfloat16)
+    assert spec_augment(xb, time_masks=1, time_width=5, freq_masks=1, freq_width=3).dtype == torch.bfloat16
+
+
+def test_spec_augment_on_device(device):
+    x = torch.randn(4, 30, 12, device=device)
+    lengths = torch.tensor([30, 10, 0, 5], device=device)
+    g = torch.Generator(device=device).manual_seed(0)
+    y = spec_augment(x, time_masks=2, time_width=6, freq_masks=1, freq_width=4, lengths=lengths,
+                     generator=g, validate=False)
+    assert y.device.type == device.type
+
+
+# --- spec augment: reference comparison with torchaudio ----------------------------------
+
+
+@pytest.mark.parametrize("axis", ["time", "freq"])
+@given(seed=st.integers(0, 2**31 - 1), width=st.integers(1, 20), batch=st.integers(1, 6))
+def test_single_mask_matches_torchaudio_mask_along_axis_iid(axis, seed, width, batch):
+    """One mask, no padding: the same draws give torchaudio's masks exactly."""
+    x = torch.randn(batch, 50, 24)
+    # torchaudio draws from the global RNG; our generator=None path draws the same numbers
+    # in the same order (widths, then starts) when only one kind of mask is asked for.
+    torch.manual_seed(seed)
+    ta = AF.mask_along_axis_iid(x.unsqueeze(1), width, 0.0, axis=2 if axis == "time" else 3, p=1.0)
+    torch.manual_seed(seed)
+    ours = spec_augment(
+        x,
+        time_masks=1 if axis == "time" else 0,
+        time_width=width,
+        freq_masks=1 if axis == "freq" else 0,
+        freq_width=width,
+    )
+    assert torch.equal(ours, ta.squeeze(1))

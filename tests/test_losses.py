@@ -1,0 +1,138 @@
+"""Baseline losses against naive transcriptions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sertoolkit.fusion import audio_only, masked_cross_entropy
+from sertoolkit.losses import TemporalEnsembling, fixmatch_loss, pi_model_loss, sigmoid_rampup
+
+
+def softmax(row: list[float]) -> list[float]:
+    m = max(row)
+    e = [math.exp(v - m) for v in row]
+    return [v / sum(e) for v in e]
+
+
+@st.composite
+def logit_pairs(draw: st.DrawFn):
+    batch = draw(st.integers(0, 20))
+    classes = draw(st.integers(1, 6))
+    seed = draw(st.integers(0, 10**6))
+    g = torch.Generator().manual_seed(seed)
+    scale = draw(st.floats(0.0, 8.0))
+    return torch.randn(batch, classes, generator=g) * scale, torch.randn(batch, classes, generator=g) * scale
+
+
+@given(logit_pairs(), st.floats(0.0, 1.0))
+def test_fixmatch_loss_matches_eq4(pair, tau):
+    weak, strong = pair
+    total = 0.0
+    for w, s in zip(weak.double().tolist(), strong.double().tolist()):
+        pw = softmax(w)
+        y = max(range(len(pw)), key=lambda j: (pw[j], -j))
+        if max(pw) > tau:
+            total += -math.log(softmax(s)[y])
+    want = total / max(len(weak), 1)
+    got = fixmatch_loss(weak, strong, tau)
+    assert got.item() == pytest.approx(want, rel=1e-4, abs=1e-5)
+    ref = masked_cross_entropy(strong, audio_only(weak.softmax(1), tau, validate=False))
+    assert got.item() == pytest.approx(ref.item(), rel=1e-5, abs=1e-6)
+
+
+def test_fixmatch_loss_gradient_only_through_strong():
+    weak = torch.randn(8, 3, requires_grad=True)
+    strong = torch.randn(8, 3, requires_grad=True)
+    fixmatch_loss(weak * 10, strong, 0.0).backward()
+    assert weak.grad is None or torch.count_nonzero(weak.grad) == 0
+    assert strong.grad is not None and torch.count_nonzero(strong.grad) > 0
+
+
+@given(logit_pairs())
+def test_pi_model_loss_matches_definition(pair):
+    a, b = pair
+    total = 0.0
+    count = 0
+    for ra, rb in zip(a.double().tolist(), b.double().tolist()):
+        pa, pb = softmax(ra), softmax(rb)
+        total += sum((x - y) ** 2 for x, y in zip(pa, pb))
+        count += len(pa)
+    want = total / max(count, 1)
+    assert pi_model_loss(a, b).item() == pytest.approx(want, rel=1e-4, abs=1e-7)
+
+
+def test_pi_model_loss_zero_for_identical_and_grads_both():
+    a = torch.randn(4, 3, requires_grad=True)
+    assert pi_model_loss(a, a.detach()).item() == 0.0
+    b = torch.randn(4, 3, requires_grad=True)
+    pi_model_loss(a, b).backward()
+    assert a.grad is not None and b.grad is not None
+
+
+def test_sigmoid_rampup():
+    assert sigmoid_rampup(0, 10) == pytest.approx(math.exp(-5))
+    assert sigmoid_rampup(5, 10) == pytest.approx(math.exp(-5 * 0.25))
+    assert sigmoid_rampup(10, 10) == 1.0 and sigmoid_rampup(11, 10) == 1.0
+    assert sigmoid_rampup(3, 0) == 1.0
+    values = [sigmoid_rampup(i, 30) for i in range(40)]
+    assert values == sorted(values)
+
+
+def test_temporal_ensembling_matches_naive_ema():
+    alpha = 0.6
+    te = TemporalEnsembling(num_examples=5, num_classes=3, alpha=alpha)
+    g = torch.Generator().manual_seed(0)
+    naive_z = [[0.0] * 3 for _ in range(5)]
+    naive_n = [0] * 5
+    for _ in range(6):
+        ids = torch.randperm(5, generator=g)[:3]
+        probs = torch.rand(3, 3, generator=g).softmax(1)
+        te.update(ids, probs)
+        for i, p in zip(ids.tolist(), probs.tolist()):
+            naive_z[i] = [alpha * z + (1 - alpha) * v for z, v in zip(naive_z[i], p)]
+            naive_n[i] += 1
+    ids = torch.arange(5)
+    got = te.targets(ids)
+    for i in range(5):
+        if naive_n[i] == 0:
+            assert got[i].tolist() == [0.0, 0.0, 0.0]
+        else:
+            want = [z / (1 - alpha ** naive_n[i]) for z in naive_z[i]]
+            assert got[i].tolist() == pytest.approx(want, rel=1e-5)
+    assert te.seen(ids).tolist() == [n > 0 for n in naive_n]
+
+
+def test_temporal_ensembling_bias_correction_constant_predictions():
+    te = TemporalEnsembling(num_examples=2, num_classes=2, alpha=0.9)
+    p = torch.tensor([[0.3, 0.7]])
+    for _ in range(3):
+        te.update(torch.tensor([1]), p)
+    assert te.targets(torch.tensor([1])).tolist()[0] == pytest.approx([0.3, 0.7])
+
+
+def test_temporal_ensembling_loss_and_state_dict():
+    te = TemporalEnsembling(num_examples=4, num_classes=2)
+    logits = torch.randn(2, 2, requires_grad=True)
+    ids = torch.tensor([0, 3])
+    assert te.loss(logits, ids).item() == 0.0  # nothing seen yet
+    te.update(ids[:1], torch.tensor([[1.0, 0.0]]))
+    loss = te.loss(logits, ids)
+    p = logits.softmax(1)[0]
+    assert loss.item() == pytest.approx(((p - torch.tensor([1.0, 0.0])) ** 2).sum().item() / 4)
+    loss.backward()
+    clone = TemporalEnsembling(num_examples=4, num_classes=2)
+    clone.load_state_dict(te.state_dict())
+    assert torch.equal(clone.targets(ids), te.targets(ids))
+
+
+def test_losses_empty_batch():
+    e = torch.empty(0, 3)
+    assert fixmatch_loss(e, e, 0.9).item() == 0.0
+    assert pi_model_loss(e, e).item() == 0.0
+    te = TemporalEnsembling(3, 3)
+    assert te.loss(e, torch.empty(0, dtype=torch.long)).item() == 0.0
