@@ -287,7 +287,7 @@ def spec_augment(
         ValueError: If ``x`` is not ``(batch, time, freq)`` floating, a count or width is
             negative, or ``lengths`` is malformed.
 
-    Example:
+    Examples:
         >>> import torch
         >>> g = torch.Generator().manual_seed(0)
         >>> x = torch.ones(2, 100, 40)

@@ -128,7 +128,7 @@ def sigmoid_rampup(step: int | float, rampup_length: int | float) -> float:
     Raises:
         ValueError: If ``step`` or ``rampup_length`` is negative or not finite.
 
-    Example:
+    Examples:
         >>> round(sigmoid_rampup(0, 80), 4), sigmoid_rampup(80, 80), sigmoid_rampup(500, 80)
         (0.0067, 1.0, 1.0)
     """
@@ -167,7 +167,7 @@ class TemporalEnsembling(nn.Module):
     Raises:
         ValueError: On a non-positive size or ``alpha`` outside ``[0, 1)``.
 
-    Example:
+    Examples:
         >>> te = TemporalEnsembling(num_examples=100, num_classes=4)
         >>> ids = torch.tensor([3, 7])
         >>> logits = torch.randn(2, 4, requires_grad=True)

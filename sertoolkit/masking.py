@@ -51,7 +51,7 @@ def confidence_mask(probs: Tensor, threshold: float, *, validate: bool = True) -
         ValueError: If ``probs`` is not a 2-D floating tensor of probabilities or ``threshold``
             is outside ``[0, 1]``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> confidence_mask(torch.tensor([[0.95, 0.05], [0.6, 0.4]]), 0.9)
         tensor([ True, False])
@@ -89,7 +89,7 @@ def agreement_mask(labels_a: Tensor, labels_b: Tensor) -> Tensor:
     Raises:
         ValueError: If the labels are not 1-D integer tensors of the same shape.
 
-    Example:
+    Examples:
         >>> import torch
         >>> agreement_mask(torch.tensor([0, 1, 2]), torch.tensor([0, 2, 2]))
         tensor([ True, False,  True])
@@ -163,7 +163,7 @@ def lengths_to_mask(lengths: Tensor, max_length: int, *, validate: bool = True) 
         ValueError: If ``lengths`` is not a 1-D integer tensor with values in
             ``[0, max_length]``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> lengths_to_mask(torch.tensor([2, 0, 3]), 3)
         tensor([[ True,  True, False],

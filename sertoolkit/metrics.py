@@ -77,7 +77,7 @@ def confusion_matrix(
     Raises:
         ValueError: On malformed inputs or (with ``validate``) out-of-range indices.
 
-    Example:
+    Examples:
         >>> import torch
         >>> confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]), 2)
         tensor([[1, 1],
@@ -151,7 +151,7 @@ def weighted_accuracy(preds: Tensor, targets: Tensor, *, validate: bool = True) 
     Raises:
         ValueError: If ``preds`` and ``targets`` are not integer ``(n,)`` tensors of one shape.
 
-    Example:
+    Examples:
         >>> import torch
         >>> weighted_accuracy(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 2, 2]))
         tensor(0.7500)
@@ -180,7 +180,7 @@ def unweighted_accuracy(
     Raises:
         ValueError: On malformed inputs or (with ``validate``) out-of-range indices.
 
-    Example:
+    Examples:
         >>> import torch
         >>> unweighted_accuracy(torch.tensor([0, 0, 0, 1]), torch.tensor([0, 0, 0, 0]), 2)
         tensor(0.7500)

@@ -63,7 +63,7 @@ def frame_indices(
     Raises:
         ValueError: If ``num_frames`` is negative or ``fps`` / ``interval`` is not positive.
 
-    Example:
+    Examples:
         >>> frame_indices(20)
         tensor([ 0,  6, 12, 18])
     """
@@ -122,7 +122,7 @@ def pool_frames(
     Raises:
         ValueError: If the shapes or dtypes are wrong or ``method`` is unknown.
 
-    Example:
+    Examples:
         >>> import torch
         >>> p = torch.tensor([[[0.8, 0.2], [0.4, 0.6]], [[0.5, 0.5], [0.1, 0.9]]])
         >>> probs, ok = pool_frames(p, torch.tensor([[True, True], [False, False]]))

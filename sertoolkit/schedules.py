@@ -48,7 +48,7 @@ class PaperSchedule:
     Raises:
         ValueError: On non-positive settings or ``start_lr > peak_lr``.
 
-    Example:
+    Examples:
         >>> s = PaperSchedule(steps_per_epoch=10)
         >>> [round(s.lr(e * 10), 5) for e in (0, 2, 4, 7, 8, 12)]
         [0.0025, 0.00625, 0.01, 0.01, 0.00855, 0.00731]
@@ -104,7 +104,7 @@ def paper_lr_scheduler(optimizer: torch.optim.Optimizer, schedule: PaperSchedule
     Raises:
         TypeError: If ``schedule`` is not a :class:`PaperSchedule`.
 
-    Example:
+    Examples:
         >>> model = torch.nn.Linear(4, 2)
         >>> opt = torch.optim.Adamax(model.parameters())
         >>> sched = paper_lr_scheduler(opt, PaperSchedule(steps_per_epoch=10))

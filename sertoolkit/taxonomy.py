@@ -163,7 +163,7 @@ def project(probs: Tensor, label_map: LabelMap, *, validate: bool = True) -> Ten
     Raises:
         ValueError: If ``probs`` is not a probability matrix over the map's source classes.
 
-    Example:
+    Examples:
         >>> import torch
         >>> p = torch.tensor([[0.1, 0.3, 0.2, 0.1, 0.1, 0.1, 0.1]])
         >>> project(p, EXPRESSION_TO_SENTIMENT)
@@ -235,7 +235,7 @@ def sentiment_from_score(score: float | Tensor, *, atol: float = 1e-6) -> int | 
     Raises:
         ValueError: If a score is outside ``[-1 - atol, 1 + atol]`` or is NaN.
 
-    Example:
+    Examples:
         >>> [SENTIMENTS[sentiment_from_score(s)] for s in (-0.5, -0.1, 0.1, 0.2)]
         ['negative', 'neutral', 'neutral', 'positive']
     """

@@ -41,7 +41,9 @@ def make_probs(
 
 
 @st.composite
-def prob_pairs(draw: st.DrawFn, min_batch: int = 0, max_batch: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
+def prob_pairs(
+    draw: st.DrawFn, min_batch: int = 0, max_batch: int = 24
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Two probability matrices of one shape (audio, visual)."""
     batch = draw(st.integers(min_batch, max_batch))
     classes = draw(st.integers(1, 7))

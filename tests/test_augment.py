@@ -75,7 +75,10 @@ def test_feature_dropout_module_is_identity_in_eval():
     x = torch.randn(2, 4, 3)
     assert m.eval()(x) is x
     g = torch.Generator().manual_seed(1)
-    assert torch.equal(m.train()(x, generator=g), feature_dropout(x, 0.5, generator=torch.Generator().manual_seed(1)))
+    assert torch.equal(
+        m.train()(x, generator=g),
+        feature_dropout(x, 0.5, generator=torch.Generator().manual_seed(1)),
+    )
     assert "p=0.5" in repr(m)
 
 
@@ -92,8 +95,14 @@ def test_spec_augment_never_touches_padding(batch, settings):
     x, lengths, seed = batch
     tm, tw, fm, fw = settings
     y = spec_augment(
-        x, time_masks=tm, time_width=tw, freq_masks=fm, freq_width=fw,
-        lengths=lengths, fill=-100.0, generator=torch.Generator().manual_seed(seed),
+        x,
+        time_masks=tm,
+        time_width=tw,
+        freq_masks=fm,
+        freq_width=fw,
+        lengths=lengths,
+        fill=-100.0,
+        generator=torch.Generator().manual_seed(seed),
     )
     valid = lengths_to_mask(lengths, x.shape[1])
     assert torch.equal(y[~valid], x[~valid])
@@ -107,8 +116,14 @@ def test_spec_augment_mask_size_bounds(batch, settings):
     x, lengths, seed = batch
     tm, tw, fm, fw = settings
     masks = spec_augment_masks(
-        x.shape[0], x.shape[1], x.shape[2], time_masks=tm, time_width=tw,
-        freq_masks=fm, freq_width=fw, lengths=lengths,
+        x.shape[0],
+        x.shape[1],
+        x.shape[2],
+        time_masks=tm,
+        time_width=tw,
+        freq_masks=fm,
+        freq_width=fw,
+        lengths=lengths,
         generator=torch.Generator().manual_seed(seed),
     )
     assert bool((masks.time.sum(1) <= tm * tw).all())
@@ -120,15 +135,28 @@ def test_spec_augment_mask_size_bounds(batch, settings):
 @given(padded_batches())
 def test_spec_augment_identity_at_zero_strength(batch):
     x, lengths, seed = batch
-    y = spec_augment(x, time_masks=0, time_width=10, freq_masks=2, freq_width=0, lengths=lengths,
-                     generator=torch.Generator().manual_seed(seed))
+    y = spec_augment(
+        x,
+        time_masks=0,
+        time_width=10,
+        freq_masks=2,
+        freq_width=0,
+        lengths=lengths,
+        generator=torch.Generator().manual_seed(seed),
+    )
     assert torch.equal(y, x)
 
 
 def test_spec_augment_masks_differ_between_examples():
     x = torch.ones(8, 200, 64)
-    y = spec_augment(x, time_masks=2, time_width=40, freq_masks=2, freq_width=20,
-                     generator=torch.Generator().manual_seed(0))
+    y = spec_augment(
+        x,
+        time_masks=2,
+        time_width=40,
+        freq_masks=2,
+        freq_width=20,
+        generator=torch.Generator().manual_seed(0),
+    )
     patterns = {tuple(row.flatten().tolist()) for row in (y == 0)}
     assert len(patterns) == 8
 
@@ -140,22 +168,46 @@ def test_spec_augment_no_cross_example_dependence():
     x2 = x.clone()
     x2[1:] = x2[1:] * 100 + 7
     kw = {"time_masks": 2, "time_width": 10, "freq_masks": 2, "freq_width": 5}
-    assert torch.equal(spec_augment(x, generator=g1, **kw)[0], spec_augment(x2, generator=g2, **kw)[0])
+    assert torch.equal(
+        spec_augment(x, generator=g1, **kw)[0], spec_augment(x2, generator=g2, **kw)[0]
+    )
 
 
 def test_spec_augment_replay_masks_on_another_tensor():
-    masks = spec_augment_masks(3, 40, 16, time_masks=2, time_width=8, freq_masks=1, freq_width=4,
-                               generator=torch.Generator().manual_seed(2))
+    masks = spec_augment_masks(
+        3,
+        40,
+        16,
+        time_masks=2,
+        time_width=8,
+        freq_masks=1,
+        freq_width=4,
+        generator=torch.Generator().manual_seed(2),
+    )
     x = torch.randn(3, 40, 16)
-    direct = spec_augment(x, time_masks=2, time_width=8, freq_masks=1, freq_width=4,
-                          generator=torch.Generator().manual_seed(2))
+    direct = spec_augment(
+        x,
+        time_masks=2,
+        time_width=8,
+        freq_masks=1,
+        freq_width=4,
+        generator=torch.Generator().manual_seed(2),
+    )
     assert torch.equal(apply_spec_augment(x, masks), direct)
 
 
 def test_spec_augment_masks_cover_nearly_full_width():
     """Widths reach time_width - 1 (torchaudio's floor(U(0, W)))."""
-    masks = spec_augment_masks(4000, 100, 8, time_masks=1, time_width=10, freq_masks=0,
-                               freq_width=0, generator=torch.Generator().manual_seed(0))
+    masks = spec_augment_masks(
+        4000,
+        100,
+        8,
+        time_masks=1,
+        time_width=10,
+        freq_masks=0,
+        freq_width=0,
+        generator=torch.Generator().manual_seed(0),
+    )
     widths = masks.time.sum(1)
     assert widths.max().item() == 9 and widths.min().item() == 0
 
@@ -165,28 +217,53 @@ def test_spec_augment_module():
     x = torch.randn(2, 20, 10)
     assert m.eval()(x) is x
     y = m.train()(x, torch.tensor([20, 10]), generator=torch.Generator().manual_seed(0))
-    z = spec_augment(x, time_masks=1, time_width=5, freq_masks=1, freq_width=3, fill=-1.0,
-                     lengths=torch.tensor([20, 10]), generator=torch.Generator().manual_seed(0))
+    z = spec_augment(
+        x,
+        time_masks=1,
+        time_width=5,
+        freq_masks=1,
+        freq_width=3,
+        fill=-1.0,
+        lengths=torch.tensor([20, 10]),
+        generator=torch.Generator().manual_seed(0),
+    )
     assert torch.equal(y, z)
     assert "time_width=5" in repr(m)
 
 
 def test_spec_augment_gradient_and_bf16():
     x = torch.randn(2, 20, 10, requires_grad=True)
-    y = spec_augment(x, time_masks=1, time_width=5, freq_masks=1, freq_width=3,
-                     generator=torch.Generator().manual_seed(0))
+    y = spec_augment(
+        x,
+        time_masks=1,
+        time_width=5,
+        freq_masks=1,
+        freq_width=3,
+        generator=torch.Generator().manual_seed(0),
+    )
     y.sum().backward()
     assert torch.equal(x.grad, (y != 0).float())
     xb = torch.randn(2, 20, 10, dtype=torch.bfloat16)
-    assert spec_augment(xb, time_masks=1, time_width=5, freq_masks=1, freq_width=3).dtype == torch.bfloat16
+    assert (
+        spec_augment(xb, time_masks=1, time_width=5, freq_masks=1, freq_width=3).dtype
+        == torch.bfloat16
+    )
 
 
 def test_spec_augment_on_device(device):
     x = torch.randn(4, 30, 12, device=device)
     lengths = torch.tensor([30, 10, 0, 5], device=device)
     g = torch.Generator(device=device).manual_seed(0)
-    y = spec_augment(x, time_masks=2, time_width=6, freq_masks=1, freq_width=4, lengths=lengths,
-                     generator=g, validate=False)
+    y = spec_augment(
+        x,
+        time_masks=2,
+        time_width=6,
+        freq_masks=1,
+        freq_width=4,
+        lengths=lengths,
+        generator=g,
+        validate=False,
+    )
     assert y.device.type == device.type
 
 

@@ -41,24 +41,120 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("p>1", lambda: augment.feature_dropout(X, 1.5), "p"),
     ("p<0", lambda: augment.feature_dropout(X, -0.1), "p"),
     ("x int dropout", lambda: augment.feature_dropout(L, 0.1), "x"),
-    ("x 2-D", lambda: augment.spec_augment(X[0], time_masks=1, time_width=2, freq_masks=1, freq_width=2), "x"),
-    ("x int", lambda: augment.spec_augment(X.long(), time_masks=1, time_width=2, freq_masks=1, freq_width=2), "x"),
-    ("time_masks<0", lambda: augment.spec_augment(X, time_masks=-1, time_width=2, freq_masks=1, freq_width=2), "time_masks"),
-    ("time_width<0", lambda: augment.spec_augment(X, time_masks=1, time_width=-2, freq_masks=1, freq_width=2), "time_width"),
-    ("freq_masks<0", lambda: augment.spec_augment(X, time_masks=1, time_width=2, freq_masks=-1, freq_width=2), "freq_masks"),
-    ("freq_width<0", lambda: augment.spec_augment(X, time_masks=1, time_width=2, freq_masks=1, freq_width=-2), "freq_width"),
-    ("lengths batch", lambda: augment.spec_augment(X, time_masks=1, time_width=2, freq_masks=1, freq_width=2, lengths=torch.tensor([3])), "lengths"),
-    ("lengths too long", lambda: augment.spec_augment(X, time_masks=1, time_width=2, freq_masks=1, freq_width=2, lengths=torch.tensor([3, 11])), "lengths"),
-    ("masks batch_size", lambda: augment.spec_augment_masks(-1, 3, 3, time_masks=1, time_width=1, freq_masks=1, freq_width=1), "batch_size"),
-    ("masks num_frames", lambda: augment.spec_augment_masks(1, -3, 3, time_masks=1, time_width=1, freq_masks=1, freq_width=1), "num_frames"),
-    ("masks num_bins", lambda: augment.spec_augment_masks(1, 3, -3, time_masks=1, time_width=1, freq_masks=1, freq_width=1), "num_bins"),
-    ("masks device", lambda: augment.spec_augment_masks(2, 10, 3, time_masks=1, time_width=1, freq_masks=1, freq_width=1, lengths=L, device="meta"), "device"),
-    ("apply time shape", lambda: augment.apply_spec_augment(X, augment.SpecAugmentMasks(torch.zeros(2, 9, dtype=torch.bool), torch.zeros(2, 4, dtype=torch.bool))), "masks.time"),
-    ("apply freq shape", lambda: augment.apply_spec_augment(X, augment.SpecAugmentMasks(torch.zeros(2, 10, dtype=torch.bool), torch.zeros(2, 5, dtype=torch.bool))), "masks.freq"),
-    ("module width", lambda: augment.SpecAugment(time_masks=1, time_width=-1, freq_masks=1, freq_width=1), "time_width"),
+    (
+        "x 2-D",
+        lambda: augment.spec_augment(X[0], time_masks=1, time_width=2, freq_masks=1, freq_width=2),
+        "x",
+    ),
+    (
+        "x int",
+        lambda: augment.spec_augment(
+            X.long(), time_masks=1, time_width=2, freq_masks=1, freq_width=2
+        ),
+        "x",
+    ),
+    (
+        "time_masks<0",
+        lambda: augment.spec_augment(X, time_masks=-1, time_width=2, freq_masks=1, freq_width=2),
+        "time_masks",
+    ),
+    (
+        "time_width<0",
+        lambda: augment.spec_augment(X, time_masks=1, time_width=-2, freq_masks=1, freq_width=2),
+        "time_width",
+    ),
+    (
+        "freq_masks<0",
+        lambda: augment.spec_augment(X, time_masks=1, time_width=2, freq_masks=-1, freq_width=2),
+        "freq_masks",
+    ),
+    (
+        "freq_width<0",
+        lambda: augment.spec_augment(X, time_masks=1, time_width=2, freq_masks=1, freq_width=-2),
+        "freq_width",
+    ),
+    (
+        "lengths batch",
+        lambda: augment.spec_augment(
+            X, time_masks=1, time_width=2, freq_masks=1, freq_width=2, lengths=torch.tensor([3])
+        ),
+        "lengths",
+    ),
+    (
+        "lengths too long",
+        lambda: augment.spec_augment(
+            X, time_masks=1, time_width=2, freq_masks=1, freq_width=2, lengths=torch.tensor([3, 11])
+        ),
+        "lengths",
+    ),
+    (
+        "masks batch_size",
+        lambda: augment.spec_augment_masks(
+            -1, 3, 3, time_masks=1, time_width=1, freq_masks=1, freq_width=1
+        ),
+        "batch_size",
+    ),
+    (
+        "masks num_frames",
+        lambda: augment.spec_augment_masks(
+            1, -3, 3, time_masks=1, time_width=1, freq_masks=1, freq_width=1
+        ),
+        "num_frames",
+    ),
+    (
+        "masks num_bins",
+        lambda: augment.spec_augment_masks(
+            1, 3, -3, time_masks=1, time_width=1, freq_masks=1, freq_width=1
+        ),
+        "num_bins",
+    ),
+    (
+        "masks device",
+        lambda: augment.spec_augment_masks(
+            2,
+            10,
+            3,
+            time_masks=1,
+            time_width=1,
+            freq_masks=1,
+            freq_width=1,
+            lengths=L,
+            device="meta",
+        ),
+        "device",
+    ),
+    (
+        "apply time shape",
+        lambda: augment.apply_spec_augment(
+            X,
+            augment.SpecAugmentMasks(
+                torch.zeros(2, 9, dtype=torch.bool), torch.zeros(2, 4, dtype=torch.bool)
+            ),
+        ),
+        "masks.time",
+    ),
+    (
+        "apply freq shape",
+        lambda: augment.apply_spec_augment(
+            X,
+            augment.SpecAugmentMasks(
+                torch.zeros(2, 10, dtype=torch.bool), torch.zeros(2, 5, dtype=torch.bool)
+            ),
+        ),
+        "masks.freq",
+    ),
+    (
+        "module width",
+        lambda: augment.SpecAugment(time_masks=1, time_width=-1, freq_masks=1, freq_width=1),
+        "time_width",
+    ),
     ("module p", lambda: augment.FeatureDropout(2.0), "p"),
     # fusion
-    ("targets float", lambda: fusion.PseudoLabels(L.float(), torch.tensor([True, False])), "targets"),
+    (
+        "targets float",
+        lambda: fusion.PseudoLabels(L.float(), torch.tensor([True, False])),
+        "targets",
+    ),
     ("mask not bool", lambda: fusion.PseudoLabels(L, torch.tensor([1, 0])), "mask"),
     ("mask shape", lambda: fusion.PseudoLabels(L, torch.tensor([True])), "mask"),
     ("probs rows", lambda: fusion.PseudoLabels(L, torch.tensor([True, False]), P[:1]), "probs"),
@@ -67,7 +163,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("visual shape", lambda: fusion.consistent_and_random(P, P[:1], 0.5), "visual_probs"),
     ("visual values", lambda: fusion.consistent_and_random(P, P * 2, 0.5), "visual_probs"),
     ("audio values", lambda: fusion.weighted_fusion(P * 2, P, 0.5, 0.9), "audio_probs"),
-    ("valid shape", lambda: fusion.consistent_and_random(P, P, 0.5, valid=torch.tensor([True])), "valid"),
+    (
+        "valid shape",
+        lambda: fusion.consistent_and_random(P, P, 0.5, valid=torch.tensor([True])),
+        "valid",
+    ),
     ("valid dtype", lambda: fusion.weighted_fusion(P, P, 0.5, 0.9, valid=L), "valid"),
     ("alpha", lambda: fusion.weighted_fusion(P, P, -0.5, 0.9), "alpha"),
     ("threshold ff2", lambda: fusion.weighted_fusion(P, P, 0.5, 2.0), "threshold"),
@@ -77,7 +177,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("ce logits rank", lambda: fusion.masked_cross_entropy(P[0], _pseudo()), "logits"),
     ("ce logits int", lambda: fusion.masked_cross_entropy(L.view(2, 1), _pseudo()), "logits"),
     ("ce batch", lambda: fusion.masked_cross_entropy(torch.randn(3, 2), _pseudo()), "logits"),
-    ("ce targets range", lambda: fusion.masked_cross_entropy(torch.randn(2, 1), _pseudo()), "pseudo.targets"),
+    (
+        "ce targets range",
+        lambda: fusion.masked_cross_entropy(torch.randn(2, 1), _pseudo()),
+        "pseudo.targets",
+    ),
     ("class epsilon", lambda: fusion.ConsistentAndRandom(2.0), "epsilon"),
     ("class alpha", lambda: fusion.WeightedFusion(-1.0), "alpha"),
     ("class threshold", lambda: fusion.WeightedFusion(0.5, 1.5), "threshold"),
@@ -93,7 +197,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("frame_probs int", lambda: pooling.pool_frames(L.view(1, 1, 2)), "frame_probs"),
     ("frame_probs no class", lambda: pooling.pool_frames(torch.empty(1, 2, 0)), "frame_probs"),
     ("method", lambda: pooling.pool_frames(P.view(1, 2, 2), method="median"), "method"),  # type: ignore[arg-type]
-    ("pool mask shape", lambda: pooling.pool_frames(P.view(1, 2, 2), torch.ones(1, 3, dtype=torch.bool)), "mask"),
+    (
+        "pool mask shape",
+        lambda: pooling.pool_frames(P.view(1, 2, 2), torch.ones(1, 3, dtype=torch.bool)),
+        "mask",
+    ),
     ("pool mask dtype", lambda: pooling.pool_frames(P.view(1, 2, 2), torch.ones(1, 2)), "mask"),
     # taxonomy
     ("labelmap dup", lambda: taxonomy.LabelMap(("a", "a"), ("x",), {}), "source"),
@@ -101,8 +209,16 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("labelmap key", lambda: taxonomy.LabelMap(("a",), ("x",), {"b": "x"}), "mapping"),
     ("labelmap value", lambda: taxonomy.LabelMap(("a",), ("x",), {"a": "y"}), "mapping"),
     ("project classes", lambda: taxonomy.project(P, taxonomy.EXPRESSION_TO_SENTIMENT), "probs"),
-    ("project values", lambda: taxonomy.project(torch.full((1, 7), 0.5), taxonomy.EXPRESSION_TO_SENTIMENT), "probs"),
-    ("maps_to_target classes", lambda: taxonomy.maps_to_target(P, taxonomy.EXPRESSION_TO_IEMOCAP), "probs"),
+    (
+        "project values",
+        lambda: taxonomy.project(torch.full((1, 7), 0.5), taxonomy.EXPRESSION_TO_SENTIMENT),
+        "probs",
+    ),
+    (
+        "maps_to_target classes",
+        lambda: taxonomy.maps_to_target(P, taxonomy.EXPRESSION_TO_IEMOCAP),
+        "probs",
+    ),
     ("score>1", lambda: taxonomy.sentiment_from_score(1.5), "score"),
     ("score tensor", lambda: taxonomy.sentiment_from_score(torch.tensor([0.0, -2.0])), "score"),
     ("score nan", lambda: taxonomy.sentiment_from_score(torch.tensor([float("nan")])), "score"),
@@ -155,7 +271,13 @@ TYPE_CASES: list[tuple[str, Callable[[], object], str]] = [
     ("probs list", lambda: masking.confidence_mask([[1.0]], 0.5), "probs"),  # type: ignore[arg-type]
     ("score str", lambda: taxonomy.sentiment_from_score("0.5"), "score"),  # type: ignore[arg-type]
     ("rampup str", lambda: losses.sigmoid_rampup("1", 2), "step"),  # type: ignore[arg-type]
-    ("schedule type", lambda: schedules.paper_lr_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), 3), "schedule"),  # type: ignore[arg-type]
+    (
+        "schedule type",
+        lambda: schedules.paper_lr_scheduler(
+            torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), 3
+        ),
+        "schedule",
+    ),  # type: ignore[arg-type]
 ]
 
 

@@ -74,9 +74,7 @@ def naive_masked_ce(logits: torch.Tensor, targets: list[int], mask: list[bool]) 
 @given(prob_pairs(), st.floats(0.0, 1.0), st.integers(0, 2**31 - 1))
 def test_ff1_matches_naive_transcription(pair, eps, seed):
     audio, visual = pair
-    out = consistent_and_random(
-        audio, visual, eps, generator=torch.Generator().manual_seed(seed)
-    )
+    out = consistent_and_random(audio, visual, eps, generator=torch.Generator().manual_seed(seed))
     weights = torch.rand(audio.shape[0], generator=torch.Generator().manual_seed(seed)).tolist()
     targets, mask = naive_ff1(audio, visual, weights, eps)
     assert out.targets.tolist() == targets
@@ -155,7 +153,10 @@ def test_ff2_mask_monotone_in_threshold(pair, alpha, t1, t2):
     audio, visual = pair
     lo, hi = sorted((t1, t2))
     assert bool(
-        (weighted_fusion(audio, visual, alpha, hi).mask <= weighted_fusion(audio, visual, alpha, lo).mask).all()
+        (
+            weighted_fusion(audio, visual, alpha, hi).mask
+            <= weighted_fusion(audio, visual, alpha, lo).mask
+        ).all()
     )
 
 
@@ -209,7 +210,9 @@ def test_masked_cross_entropy_matches_naive(pair, seed, tau):
 
 def test_masked_cross_entropy_divides_by_batch_size_not_kept():
     logits = torch.zeros(4, 2)
-    pseudo = PseudoLabels(torch.zeros(4, dtype=torch.long), torch.tensor([True, False, False, False]))
+    pseudo = PseudoLabels(
+        torch.zeros(4, dtype=torch.long), torch.tensor([True, False, False, False])
+    )
     # one kept example with loss log 2, divided by 4
     assert masked_cross_entropy(logits, pseudo).item() == pytest.approx(math.log(2) / 4)
 

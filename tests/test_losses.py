@@ -26,7 +26,9 @@ def logit_pairs(draw: st.DrawFn):
     seed = draw(st.integers(0, 10**6))
     g = torch.Generator().manual_seed(seed)
     scale = draw(st.floats(0.0, 8.0))
-    return torch.randn(batch, classes, generator=g) * scale, torch.randn(batch, classes, generator=g) * scale
+    return torch.randn(batch, classes, generator=g) * scale, torch.randn(
+        batch, classes, generator=g
+    ) * scale
 
 
 @given(logit_pairs(), st.floats(0.0, 1.0))

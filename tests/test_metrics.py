@@ -78,7 +78,11 @@ def test_confusion_counts_sum_across_shards(a, b):
     joint = confusion_matrix(torch.cat([pa, pb]), torch.cat([ta, tb]), c)
     summed = confusion_matrix(pa, ta, c) + confusion_matrix(pb, tb, c)
     assert torch.equal(joint, summed)
-    for fn in (accuracy_from_confusion, unweighted_accuracy_from_confusion, weighted_f1_from_confusion):
+    for fn in (
+        accuracy_from_confusion,
+        unweighted_accuracy_from_confusion,
+        weighted_f1_from_confusion,
+    ):
         assert fn(summed).item() == pytest.approx(fn(joint).item())
 
 

@@ -20,7 +20,15 @@ from sertoolkit.taxonomy import (
 
 
 def test_class_sets_are_the_papers():
-    assert EXPRESSIONS == ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear")
+    assert EXPRESSIONS == (
+        "neutral",
+        "happiness",
+        "surprise",
+        "sadness",
+        "anger",
+        "disgust",
+        "fear",
+    )
     assert IEMOCAP_EMOTIONS == ("neutral", "happy", "angry", "sad")
     assert SENTIMENTS == ("negative", "neutral", "positive")
 
@@ -71,15 +79,29 @@ def test_project_all_mass_on_dropped_classes_gives_zeros():
 def test_maps_to_target_follows_the_hard_label():
     p = torch.eye(7)
     kept = maps_to_target(p, EXPRESSION_TO_IEMOCAP).tolist()
-    assert [e for e, k in zip(EXPRESSIONS, kept) if k] == ["neutral", "happiness", "sadness", "anger"]
+    assert [e for e, k in zip(EXPRESSIONS, kept) if k] == [
+        "neutral",
+        "happiness",
+        "sadness",
+        "anger",
+    ]
     assert maps_to_target(p, EXPRESSION_TO_SENTIMENT).all()
 
 
 @pytest.mark.parametrize(
     ("score", "label"),
-    [(-1.0, "negative"), (-0.5, "negative"), (-0.1000001, "neutral"), (-0.1, "neutral"),
-     (-0.10001, "negative"), (0.0, "neutral"), (0.1, "neutral"), (0.10001, "positive"),
-     (1.0, "positive"), ((-0.5 - 0.5 + 0.0 + 0.5 + 0.0) / 5, "neutral")],
+    [
+        (-1.0, "negative"),
+        (-0.5, "negative"),
+        (-0.1000001, "neutral"),
+        (-0.1, "neutral"),
+        (-0.10001, "negative"),
+        (0.0, "neutral"),
+        (0.1, "neutral"),
+        (0.10001, "positive"),
+        (1.0, "positive"),
+        ((-0.5 - 0.5 + 0.0 + 0.5 + 0.0) / 5, "neutral"),
+    ],
 )
 def test_sentiment_from_score_boundaries(score, label):
     assert SENTIMENTS[sentiment_from_score(score)] == label
