@@ -196,3 +196,23 @@ def check_mask(name: str, mask: Tensor, batch: int) -> None:
     check_bool(name, mask)
     if mask.shape[0] != batch:
         raise fail(name, f"of shape ({batch},), one flag per example", describe(mask))
+
+
+def check_generator(generator: torch.Generator | None, device: torch.device | str | None) -> None:
+    """Check that ``generator`` (if any) draws on the device type where tensors are made."""
+    if generator is None:
+        return
+    where = torch.device(device) if device is not None else torch.device("cpu")
+    if generator.device.type != where.type:
+        raise fail("generator", f"a torch.Generator on {where.type}", f"one on {generator.device}")
+
+
+def check_fill(name: str, value: object, dtype: torch.dtype) -> float:
+    """Check a fill value: a finite number representable in ``dtype``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Expected `{name}` to be a float, but got {type(value).__name__}.")
+    v = float(value)
+    info = torch.finfo(dtype)
+    if not (math.isfinite(v) and info.min <= v <= info.max):
+        raise fail(name, f"a finite number representable in {dtype}", value)
+    return v

@@ -26,7 +26,9 @@ import torch
 from torch import Tensor, nn
 
 from sertoolkit._validation import (
+    check_fill,
     check_floating,
+    check_generator,
     check_lengths,
     check_non_negative_int,
     check_rank,
@@ -79,6 +81,7 @@ def feature_dropout(x: Tensor, p: float, *, generator: torch.Generator | None = 
         return x.clone()
     if rate == 1.0:
         return torch.zeros_like(x)
+    check_generator(generator, x.device)
     keep = torch.rand(x.shape, generator=generator, device=x.device) >= rate
     return x * keep.to(x.dtype) * (1.0 / (1.0 - rate))
 
@@ -134,11 +137,17 @@ def spec_augment_masks(
     frames, ``v ~ U(0, time_width)`` (capped at the example's valid length), starting at
     ``floor(v0)``, ``v0 ~ U(0, lengths[i] - v)``; frequency masks likewise over ``num_bins``.
     This is the sampling of torchaudio's ``mask_along_axis_iid`` (with the width capped, which
-    torchaudio does not do), so an example has at most ``time_masks * (time_width - 1)``
-    masked frames, all of them valid frames. With ``lengths=None`` every frame is valid.
+    torchaudio does not do): a width is at most ``time_width - 1`` frames, so an example has at
+    most ``time_masks * (time_width - 1)`` masked frames, all of them valid frames. With
+    ``lengths=None`` every frame is valid.
 
-    The random numbers are drawn in one fixed order and shape whatever the data: widths then
-    starts of the time masks, then of the frequency masks, each ``(batch, masks)``, float32.
+    The random numbers are drawn in one fixed order whatever the data, float32, the order of
+    torchaudio's ``SpecAugment(iid_masks=True)``: for each time mask a width draw then a start
+    draw for the whole batch, then the same for each frequency mask (an axis whose maximum
+    width is 0 draws nothing). With a float32 input, no
+    ``lengths`` and widths no larger than the axis, the masks are therefore exactly those of
+    ``torchaudio.transforms.SpecAugment(..., iid_masks=True, zero_masking=True)`` under the
+    same global seed (tested).
 
     Args:
         batch_size: Number of examples.
@@ -178,14 +187,16 @@ def spec_augment_masks(
         device = lengths.device
     elif device is None and generator is not None:
         device = generator.device
+    check_generator(generator, device)
 
-    def uniform(masks: int) -> Tensor:
-        return torch.rand(
-            (batch_size, masks), generator=generator, device=device, dtype=torch.float32
-        )
+    def uniform(masks: int) -> tuple[Tensor, Tensor]:
+        # mask by mask, a width draw then a start draw for the whole batch: torchaudio's order
+        u = torch.rand((masks, 2, batch_size), generator=generator, device=device)
+        return u[:, 0].T, u[:, 1].T
 
-    u_time_width, u_time_start = uniform(time_masks), uniform(time_masks)
-    u_freq_width, u_freq_start = uniform(freq_masks), uniform(freq_masks)
+    # a zero maximum width masks nothing and, as in torchaudio, draws nothing
+    u_time_width, u_time_start = uniform(time_masks if time_width > 0 else 0)
+    u_freq_width, u_freq_start = uniform(freq_masks if freq_width > 0 else 0)
     time_extent = (
         lengths.to(torch.float32)
         if lengths is not None
@@ -231,6 +242,7 @@ def apply_spec_augment(
     """
     check_rank("x", x, 3, "(batch, time, freq)")
     check_floating("x", x)
+    fill = check_fill("fill", fill, x.dtype)
     batch, frames, bins = x.shape
     if tuple(masks.time.shape) != (batch, frames):
         raise fail("masks.time", f"of shape {(batch, frames)}", describe(masks.time))
@@ -299,8 +311,10 @@ def spec_augment(
     check_rank("x", x, 3, "(batch, time, freq)")
     check_floating("x", x)
     if lengths is not None:
-        check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=validate)
+        check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=False)
         check_same_device("lengths", lengths, "x", x)
+        check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=validate)
+    check_fill("fill", fill, x.dtype)
     masks = spec_augment_masks(
         x.shape[0],
         x.shape[1],
@@ -371,7 +385,7 @@ class SpecAugment(nn.Module):
         self.time_width = check_non_negative_int("time_width", time_width)
         self.freq_masks = check_non_negative_int("freq_masks", freq_masks)
         self.freq_width = check_non_negative_int("freq_width", freq_width)
-        self.fill = float(fill)
+        self.fill = check_fill("fill", fill, torch.float32)
 
     def forward(
         self,

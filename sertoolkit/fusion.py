@@ -34,7 +34,7 @@ from torch import Tensor
 
 from sertoolkit._validation import (
     check_floating,
-    check_integer,
+    check_generator,
     check_labels,
     check_mask,
     check_probs,
@@ -85,7 +85,8 @@ class PseudoLabels:
 
     def __post_init__(self) -> None:
         check_rank("targets", self.targets, 1, "(batch,)")
-        check_integer("targets", self.targets)
+        if self.targets.dtype != torch.long:
+            raise fail("targets", "a torch.long tensor", describe(self.targets))
         check_mask("mask", self.mask, self.targets.shape[0])
         check_same_device("mask", self.mask, "targets", self.targets)
         if self.probs is not None:
@@ -205,6 +206,7 @@ def consistent_and_random(
     """
     eps = check_unit_interval("epsilon", epsilon)
     _check_pair(audio_probs, visual_probs, valid, validate)
+    check_generator(generator, audio_probs.device)
     audio_labels = audio_probs.argmax(dim=1)
     visual_labels = visual_probs.argmax(dim=1)
     mask = agreement_mask(audio_labels, visual_labels) | random_mask(
@@ -347,8 +349,8 @@ def masked_cross_entropy(logits: Tensor, pseudo: PseudoLabels, *, validate: bool
 
     The divisor is :math:`|\mathcal B^U|`, all examples, not the number kept: a batch in
     which few examples pass the mask contributes a small loss, as in FixMatch. A batch of
-    size 0 gives 0 (not NaN). Dropped examples contribute exactly 0 even if their logits are
-    not finite. Under autocast the cross-entropy runs in float32.
+    size 0 gives 0 (not NaN). Dropped examples contribute exactly 0, to the loss and to the
+    gradient, even if their logits are not finite. Under autocast the cross-entropy runs in float32.
 
     Args:
         logits: The model's scores on the strongly augmented batch, :math:`f = M_\theta(SA(x))`
@@ -377,7 +379,11 @@ def masked_cross_entropy(logits: Tensor, pseudo: PseudoLabels, *, validate: bool
         )
     check_same_device("pseudo.targets", pseudo.targets, "logits", logits)
     check_labels("pseudo.targets", pseudo.targets, logits.shape[1], validate=validate)
-    per_example = F.cross_entropy(logits, pseudo.targets, reduction="none")
+    # Dropped rows are replaced by zeros *before* the cross-entropy: a non-finite dropped row
+    # then contributes 0 to the loss and 0 (not NaN) to the gradient.
+    keep = pseudo.mask.unsqueeze(1)
+    safe = torch.where(keep, logits, torch.zeros((), dtype=logits.dtype, device=logits.device))
+    per_example = F.cross_entropy(safe, pseudo.targets, reduction="none")
     kept = torch.where(pseudo.mask, per_example, torch.zeros_like(per_example))
     return kept.sum() / max(pseudo.batch_size, 1)
 

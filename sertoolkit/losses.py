@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from sertoolkit._validation import (
     check_floating,
     check_integer,
+    check_labels,
     check_positive_int,
     check_rank,
     check_same_device,
@@ -157,7 +158,7 @@ class TemporalEnsembling(nn.Module):
     an example each time it is seen, as here, is the same when every example is seen once per
     epoch, and stays correct when batches are sampled with replacement or sharded, because the
     correction uses each example's own count. State lives in buffers (``ensemble``, ``count``),
-    so ``state_dict`` checkpoints it. No host sync.
+    so ``state_dict`` checkpoints it. No host sync with ``validate=False``.
 
     Args:
         num_examples: Number of unlabelled examples (size of the id space).
@@ -188,33 +189,43 @@ class TemporalEnsembling(nn.Module):
         self.register_buffer("ensemble", torch.zeros(num_examples, num_classes))
         self.register_buffer("count", torch.zeros(num_examples, dtype=torch.long))
 
-    def _check_ids(self, ids: Tensor) -> None:
+    def _check_ids(self, ids: Tensor, validate: bool) -> None:
         check_rank("ids", ids, 1, "(batch,)")
         check_integer("ids", ids)
         check_same_device("ids", ids, "ensemble", self.ensemble)
+        check_labels("ids", ids, self.num_examples, validate=validate)
 
-    def targets(self, ids: Tensor) -> Tensor:
+    def targets(self, ids: Tensor, *, validate: bool = True) -> Tensor:
         """Bias-corrected ensemble targets of examples ``ids``; zeros for unseen examples.
+
+        Args:
+            ids: Global example ids in ``[0, num_examples)``.
+            validate: Check that the ids are in range (a device sync on CUDA).
 
         Shape:
             - ids: ``(batch,)`` integer; output ``(batch, classes)``.
         """
-        self._check_ids(ids)
+        self._check_ids(ids, validate)
         z = self.ensemble[ids]
         n = self.count[ids]
-        correction = 1.0 - torch.pow(torch.tensor(self.alpha, device=z.device), n.float())
+        correction = 1.0 - torch.pow(self.alpha, n.to(z.dtype))
         return torch.where((n > 0).unsqueeze(1), z / correction.clamp(min=1e-12).unsqueeze(1), 0.0)
 
-    def seen(self, ids: Tensor) -> Tensor:
+    def seen(self, ids: Tensor, *, validate: bool = True) -> Tensor:
         """Bool ``(batch,)``: whether each example has been updated at least once."""
-        self._check_ids(ids)
+        self._check_ids(ids, validate)
         return self.count[ids] > 0
 
     @torch.no_grad()
-    def update(self, ids: Tensor, probs: Tensor) -> None:
+    def update(self, ids: Tensor, probs: Tensor, *, validate: bool = True) -> None:
         """Fold the predicted distributions ``probs`` of examples ``ids`` into the ensemble.
 
         If an id repeats within a batch, one of its rows is used (which one is unspecified).
+
+        Args:
+            ids: Global example ids in ``[0, num_examples)``.
+            probs: The model's predicted distributions for them.
+            validate: Check that the ids are in range (a device sync on CUDA).
 
         Shape:
             - ids: ``(batch,)`` integer; probs: ``(batch, classes)``.
@@ -222,16 +233,17 @@ class TemporalEnsembling(nn.Module):
         Raises:
             ValueError: On malformed ``ids`` or ``probs``.
         """
-        self._check_ids(ids)
+        self._check_ids(ids, validate)
         check_rank("probs", probs, 2, "(batch, classes)")
         check_floating("probs", probs)
         if tuple(probs.shape) != (ids.shape[0], self.num_classes):
             raise fail("probs", f"of shape {(ids.shape[0], self.num_classes)}", describe(probs))
-        new = self.alpha * self.ensemble[ids] + (1.0 - self.alpha) * probs.detach().float()
+        z = probs.detach().to(self.ensemble.dtype)
+        new = self.alpha * self.ensemble[ids] + (1.0 - self.alpha) * z
         self.ensemble[ids] = new
         self.count[ids] = self.count[ids] + 1
 
-    def loss(self, logits: Tensor, ids: Tensor) -> Tensor:
+    def loss(self, logits: Tensor, ids: Tensor, *, validate: bool = True) -> Tensor:
         r"""Squared difference between the current predictions and the ensemble targets.
 
         .. math:: \frac{1}{C |\mathcal B|} \sum_{i \text{ seen}}
@@ -240,16 +252,21 @@ class TemporalEnsembling(nn.Module):
         Examples never updated yet have no target and contribute 0; the divisor is the whole
         batch (as for the other unlabelled losses). Multiply by :func:`sigmoid_rampup`.
 
+        Args:
+            logits: The model's logits for examples ``ids``.
+            ids: Global example ids in ``[0, num_examples)``.
+            validate: Check that the ids are in range (a device sync on CUDA).
+
         Shape:
             - logits: ``(batch, classes)``; ids: ``(batch,)``; output ``()``.
         """
         _check_logits("logits", logits)
-        self._check_ids(ids)
+        self._check_ids(ids, validate)
         if tuple(logits.shape) != (ids.shape[0], self.num_classes):
             raise fail("logits", f"of shape {(ids.shape[0], self.num_classes)}", describe(logits))
         probs = logits.float().softmax(dim=1)
-        diff = (probs - self.targets(ids)).square().sum(dim=1)
-        diff = torch.where(self.seen(ids), diff, 0.0)
+        diff = (probs - self.targets(ids, validate=False)).square().sum(dim=1)
+        diff = torch.where(self.seen(ids, validate=False), diff, 0.0)
         return diff.sum() / max(probs.numel(), 1)
 
     def extra_repr(self) -> str:

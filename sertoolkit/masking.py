@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from sertoolkit._validation import (
+    check_generator,
     check_integer,
     check_lengths,
     check_non_negative_int,
@@ -136,6 +137,7 @@ def random_mask(
     eps = check_unit_interval("rate", rate)
     if device is None and generator is not None:
         device = generator.device
+    check_generator(generator, device)
     w = torch.rand(batch_size, generator=generator, device=device)
     return w < eps
 

@@ -22,6 +22,7 @@ from sertoolkit._validation import (
     check_floating,
     check_non_negative_int,
     check_positive_float,
+    check_probs,
     check_rank,
     check_same_device,
     describe,
@@ -89,6 +90,7 @@ def pool_frames(
     mask: Tensor | None = None,
     *,
     method: PoolMethod = "mean",
+    validate: bool = True,
 ) -> tuple[Tensor, Tensor]:
     r"""Pool per-frame class probabilities into one distribution per utterance (Sec. 3.2).
 
@@ -109,6 +111,8 @@ def pool_frames(
         frame_probs: Face-expression probabilities per frame, floating point.
         mask: ``True`` on valid frames; default all valid.
         method: ``"mean"``, ``"max"`` or ``"geometric"``.
+        validate: Check that every valid frame holds a probability distribution (a device
+            sync on CUDA); invalid frames are never read.
 
     Shape:
         - frame_probs: ``(batch, frames, classes)``
@@ -146,6 +150,8 @@ def pool_frames(
         if tuple(mask.shape) != (batch, frames):
             raise fail("mask", f"of shape {(batch, frames)}", describe(mask))
         check_same_device("mask", mask, "frame_probs", frame_probs)
+    if validate:
+        check_probs("frame_probs", frame_probs[mask], validate=True)
     work_dtype = torch.promote_types(frame_probs.dtype, torch.float32)
     p = frame_probs.to(work_dtype)
     valid = mask.unsqueeze(-1)

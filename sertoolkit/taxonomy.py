@@ -18,7 +18,7 @@ Class order in every tuple is the index order used by tensors.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import overload
 
 import torch
@@ -73,6 +73,13 @@ class LabelMap:
     source: tuple[str, ...]
     target: tuple[str, ...]
     mapping: Mapping[str, str]
+    _cache: dict[tuple[torch.dtype, torch.device], Tensor] = field(
+        default_factory=dict[tuple[torch.dtype, torch.device], Tensor],
+        init=False,
+        repr=False,
+        compare=False,
+        hash=False,
+    )
 
     def __post_init__(self) -> None:
         for name, names in (("source", self.source), ("target", self.target)):
@@ -92,11 +99,18 @@ class LabelMap:
     def matrix(
         self, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
     ) -> Tensor:
-        """The ``(source, target)`` 0/1 matrix, ``M[s, t] = 1`` iff ``s`` maps to ``t``."""
-        m = torch.zeros((len(self.source), len(self.target)), dtype=dtype, device=device)
-        for s, t in self.mapping.items():
-            m[self.source.index(s), self.target.index(t)] = 1.0
-        return m
+        """The ``(source, target)`` 0/1 matrix, ``M[s, t] = 1`` iff ``s`` maps to ``t``.
+
+        Built once per dtype and device and cached, so repeated calls copy nothing to the
+        device.
+        """
+        key = (dtype, torch.device(device) if device is not None else torch.device("cpu"))
+        if key not in self._cache:
+            m = torch.zeros((len(self.source), len(self.target)), dtype=dtype)
+            for s, t in self.mapping.items():
+                m[self.source.index(s), self.target.index(t)] = 1.0
+            self._cache[key] = m.to(key[1])
+        return self._cache[key]
 
     def index_map(self) -> tuple[int, ...]:
         """Target index of each source class, ``-1`` for dropped classes."""
@@ -201,9 +215,7 @@ def maps_to_target(probs: Tensor, label_map: LabelMap, *, validate: bool = True)
         ValueError: If ``probs`` is not a probability matrix over the map's source classes.
     """
     _check_source(probs, label_map, validate)
-    has_target = torch.tensor(
-        [i >= 0 for i in label_map.index_map()], dtype=torch.bool, device=probs.device
-    )
+    has_target = label_map.matrix(device=probs.device).sum(dim=1) > 0
     return has_target[probs.argmax(dim=1)]
 
 
@@ -211,10 +223,12 @@ _BOUNDARY = 0.1
 
 
 @overload
-def sentiment_from_score(score: float, *, atol: float = ...) -> int: ...
+def sentiment_from_score(score: float, *, atol: float = ..., validate: bool = ...) -> int: ...
 @overload
-def sentiment_from_score(score: Tensor, *, atol: float = ...) -> Tensor: ...
-def sentiment_from_score(score: float | Tensor, *, atol: float = 1e-6) -> int | Tensor:
+def sentiment_from_score(score: Tensor, *, atol: float = ..., validate: bool = ...) -> Tensor: ...
+def sentiment_from_score(
+    score: float | Tensor, *, atol: float = 1e-6, validate: bool = True
+) -> int | Tensor:
     """Sentiment class index (into :data:`SENTIMENTS`) of a CH-SIMS score (paper Sec. 4.1).
 
     positive: score in (0.1, 1]; neutral: [-0.1, 0.1]; negative: [-1, -0.1).
@@ -228,6 +242,7 @@ def sentiment_from_score(score: float | Tensor, *, atol: float = 1e-6) -> int | 
     Args:
         score: A score in ``[-1, 1]``, or a floating tensor of them.
         atol: Boundary tolerance (>= 0).
+        validate: Check that tensor scores are in range (a device sync on CUDA).
 
     Returns:
         An ``int`` for a number; a ``torch.long`` tensor of the input's shape for a tensor.
@@ -243,7 +258,11 @@ def sentiment_from_score(score: float | Tensor, *, atol: float = 1e-6) -> int | 
         if not score.is_floating_point():
             raise fail("score", "a floating-point tensor", describe(score))
         s = score.double()
-        if s.numel() > 0 and bool(((s < -1.0 - atol) | (s > 1.0 + atol) | s.isnan()).any()):
+        if (
+            validate
+            and s.numel() > 0
+            and bool(((s < -1.0 - atol) | (s > 1.0 + atol) | s.isnan()).any())
+        ):
             raise fail("score", "scores in [-1, 1]", f"values in [{s.min()}, {s.max()}]")
         out = torch.ones_like(s, dtype=torch.long)
         out = torch.where(s > _BOUNDARY + atol, 2, out)

@@ -149,6 +149,52 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         "time_width",
     ),
     ("module p", lambda: augment.FeatureDropout(2.0), "p"),
+    (
+        "module fill",
+        lambda: augment.SpecAugment(
+            time_masks=1, time_width=1, freq_masks=1, freq_width=1, fill=float("inf")
+        ),
+        "fill",
+    ),
+    (
+        "fill overflows fp16",
+        lambda: augment.spec_augment(
+            X.half(), time_masks=1, time_width=2, freq_masks=1, freq_width=2, fill=1e6
+        ),
+        "fill",
+    ),
+    (
+        "lengths device",
+        lambda: augment.spec_augment(
+            X, time_masks=1, time_width=2, freq_masks=1, freq_width=2, lengths=L.to("meta")
+        ),
+        "lengths",
+    ),
+    (
+        "dropout generator device",
+        lambda: augment.feature_dropout(X.to("meta"), 0.5, generator=torch.Generator()),
+        "generator",
+    ),
+    (
+        "masks generator device",
+        lambda: augment.spec_augment_masks(
+            2,
+            10,
+            3,
+            time_masks=1,
+            time_width=1,
+            freq_masks=1,
+            freq_width=1,
+            device="meta",
+            generator=torch.Generator(),
+        ),
+        "generator",
+    ),
+    (
+        "random_mask generator device",
+        lambda: masking.random_mask(3, 0.5, device="meta", generator=torch.Generator()),
+        "generator",
+    ),
     # fusion
     (
         "targets float",
@@ -169,6 +215,22 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         "valid",
     ),
     ("valid dtype", lambda: fusion.weighted_fusion(P, P, 0.5, 0.9, valid=L), "valid"),
+    (
+        "valid device",
+        lambda: fusion.weighted_fusion(
+            P, P, 0.5, 0.9, valid=torch.tensor([True, True], device="meta")
+        ),
+        "valid",
+    ),
+    ("visual device", lambda: fusion.consistent_and_random(P, P.to("meta"), 0.5), "visual_probs"),
+    (
+        "generator device",
+        lambda: fusion.consistent_and_random(
+            P.to("meta"), P.to("meta"), 0.5, generator=torch.Generator(), validate=False
+        ),
+        "generator",
+    ),
+    ("ce device", lambda: fusion.masked_cross_entropy(P.to("meta"), _pseudo()), "pseudo.targets"),
     ("alpha", lambda: fusion.weighted_fusion(P, P, -0.5, 0.9), "alpha"),
     ("threshold ff2", lambda: fusion.weighted_fusion(P, P, 0.5, 2.0), "threshold"),
     ("threshold audio", lambda: fusion.audio_only(P, 2.0), "threshold"),
@@ -203,6 +265,19 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         "mask",
     ),
     ("pool mask dtype", lambda: pooling.pool_frames(P.view(1, 2, 2), torch.ones(1, 2)), "mask"),
+    (
+        "pool mask rank",
+        lambda: pooling.pool_frames(P.view(1, 2, 2), torch.ones(2, dtype=torch.bool)),
+        "mask",
+    ),
+    (
+        "pool mask device",
+        lambda: pooling.pool_frames(
+            P.view(1, 2, 2), torch.ones(1, 2, dtype=torch.bool, device="meta")
+        ),
+        "mask",
+    ),
+    ("pool frame values", lambda: pooling.pool_frames(torch.full((1, 2, 2), 0.9)), "frame_probs"),
     # taxonomy
     ("labelmap dup", lambda: taxonomy.LabelMap(("a", "a"), ("x",), {}), "source"),
     ("labelmap empty", lambda: taxonomy.LabelMap(("a",), (), {}), "target"),
@@ -232,12 +307,29 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("pi int", lambda: losses.pi_model_loss(L.view(1, 2), P), "logits_a"),
     ("rampup step", lambda: losses.sigmoid_rampup(-1, 10), "step"),
     ("rampup length", lambda: losses.sigmoid_rampup(1, float("nan")), "rampup_length"),
+    ("rampup step inf", lambda: losses.sigmoid_rampup(float("inf"), 3), "step"),
+    ("fixmatch device", lambda: losses.fixmatch_loss(P, P.to("meta"), 0.9), "strong_logits"),
+    ("pi device", lambda: losses.pi_model_loss(P, P.to("meta")), "logits_b"),
     ("te examples", lambda: losses.TemporalEnsembling(0, 3), "num_examples"),
     ("te classes", lambda: losses.TemporalEnsembling(3, 0), "num_classes"),
     ("te alpha", lambda: losses.TemporalEnsembling(3, 3, alpha=1.0), "alpha"),
     ("te ids float", lambda: losses.TemporalEnsembling(3, 2).targets(L.float()), "ids"),
     ("te probs shape", lambda: losses.TemporalEnsembling(3, 3).update(L, P), "probs"),
     ("te logits shape", lambda: losses.TemporalEnsembling(3, 3).loss(P, L), "logits"),
+    (
+        "te ids negative",
+        lambda: losses.TemporalEnsembling(3, 2).update(torch.tensor([-1]), P[:1]),
+        "ids",
+    ),
+    ("te ids too large", lambda: losses.TemporalEnsembling(3, 2).targets(torch.tensor([3])), "ids"),
+    ("te ids rank", lambda: losses.TemporalEnsembling(3, 2).seen(L.view(1, 2)), "ids"),
+    ("te ids device", lambda: losses.TemporalEnsembling(3, 2).loss(P, L.to("meta")), "ids"),
+    ("te probs rank", lambda: losses.TemporalEnsembling(3, 2).update(L, P[0]), "probs"),
+    (
+        "te probs int",
+        lambda: losses.TemporalEnsembling(3, 2).update(L, L.view(2, 1).expand(2, 2)),
+        "probs",
+    ),
     # metrics
     ("num_classes 0", lambda: metrics.confusion_matrix(L, L, 0), "num_classes"),
     ("preds range", lambda: metrics.confusion_matrix(torch.tensor([0, 5]), L, 2), "preds"),
@@ -246,6 +338,12 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("targets shape", lambda: metrics.weighted_f1(L, torch.tensor([0]), 2), "targets"),
     ("confusion square", lambda: metrics.accuracy_from_confusion(torch.zeros(2, 3)), "confusion"),
     ("confusion rank", lambda: metrics.weighted_f1_from_confusion(torch.zeros(2)), "confusion"),
+    (
+        "confusion empty",
+        lambda: metrics.unweighted_accuracy_from_confusion(torch.zeros(0, 0)),
+        "confusion",
+    ),
+    ("metrics device", lambda: metrics.weighted_accuracy(L, L.to("meta")), "targets"),
     # schedules
     ("steps_per_epoch", lambda: schedules.PaperSchedule(0), "steps_per_epoch"),
     ("start>peak", lambda: schedules.PaperSchedule(1, start_lr=0.1, peak_lr=0.01), "start_lr"),
@@ -254,6 +352,7 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("decay_every", lambda: schedules.PaperSchedule(1, decay_every=0), "decay_every"),
     ("warmup<0", lambda: schedules.PaperSchedule(1, warmup_epochs=-1), "warmup_epochs"),
     ("step<0", lambda: schedules.PaperSchedule(1).lr(-1), "step"),
+    ("start_lr 0", lambda: schedules.PaperSchedule(1, start_lr=0.0), "start_lr"),
 ]
 
 

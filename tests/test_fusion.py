@@ -223,7 +223,9 @@ def test_masked_cross_entropy_ignores_nonfinite_dropped_rows_and_gradient():
     loss = masked_cross_entropy(logits, pseudo)
     assert torch.isfinite(loss)
     loss.backward()
-    assert logits.grad is not None and torch.isfinite(logits.grad[0]).all()
+    assert logits.grad is not None
+    assert torch.isfinite(logits.grad).all()  # the dropped, non-finite row gets 0, not NaN
+    assert torch.equal(logits.grad[1], torch.zeros(2))
 
 
 def test_masked_cross_entropy_under_autocast_is_float32():
@@ -272,11 +274,17 @@ def test_callable_rules_agree_with_functions(rule, reference):
     assert pickle.loads(pickle.dumps(rule)) == rule
 
 
-def test_user_defined_rule_satisfies_protocol():
+def test_user_defined_rule_plugs_into_a_loop_taking_fusion_fn():
+    """Runtime side of the protocol; tests/typecheck/fusion_protocol.py is the static side."""
+
     def mine(audio_probs, visual_probs, /, *, valid=None, generator=None) -> PseudoLabels:
         return visual_only(visual_probs, valid=valid)
 
+    def loop(rule: FusionFn) -> PseudoLabels:
+        return rule(make_probs(4, 3, 0), make_probs(4, 3, 1), valid=None, generator=None)
+
     assert isinstance(mine, FusionFn)
+    assert loop(mine).mask.all()
 
 
 def test_pseudo_labels_restrict_and_kept_fraction():

@@ -138,3 +138,36 @@ def test_losses_empty_batch():
     assert pi_model_loss(e, e).item() == 0.0
     te = TemporalEnsembling(3, 3)
     assert te.loss(e, torch.empty(0, dtype=torch.long)).item() == 0.0
+
+
+@given(
+    st.integers(1, 6),
+    st.integers(1, 4),
+    st.floats(0.0, 0.95),
+    st.lists(st.tuples(st.integers(0, 5), st.integers(0, 10**6)), max_size=25),
+)
+def test_temporal_ensembling_property_matches_naive(num_examples, classes, alpha, updates):
+    te = TemporalEnsembling(num_examples, classes, alpha=alpha).double()
+    z = [[0.0] * classes for _ in range(num_examples)]
+    n = [0] * num_examples
+    for raw_id, seed in updates:
+        i = raw_id % num_examples
+        p = torch.rand(
+            1, classes, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+        )
+        p = p / p.sum()
+        te.update(torch.tensor([i]), p)
+        z[i] = [alpha * a + (1 - alpha) * b for a, b in zip(z[i], p[0].tolist())]
+        n[i] += 1
+    got = te.targets(torch.arange(num_examples))
+    for i in range(num_examples):
+        want = [v / (1 - alpha ** n[i]) for v in z[i]] if n[i] else [0.0] * classes
+        assert got[i].tolist() == pytest.approx(want, rel=1e-9, abs=1e-12)
+        if n[i]:
+            assert got[i].sum().item() == pytest.approx(1.0)
+
+
+def test_temporal_ensembling_half_precision_update():
+    te = TemporalEnsembling(4, 2).half()
+    te.update(torch.tensor([1]), torch.tensor([[0.25, 0.75]], dtype=torch.float32))
+    assert te.targets(torch.tensor([1])).dtype == torch.float16

@@ -23,7 +23,8 @@ def test_frame_indices_properties(n, fps, interval):
     if n > 0:
         assert idx[0] == 0
         # every sampled time below the clip's end is represented
-        expected = {round(k * interval * fps) for k in range(int(n / (interval * fps)) + 2)}
+        step = interval * fps  # frames between samples, as documented
+        expected = {round(k * step) for k in range(int(n / step) + 2)}
         assert set(idx) == {i for i in expected if i < n}
 
 
