@@ -180,7 +180,7 @@ class TransformerSER(nn.Module):
             nn.Linear(d_model, num_classes),
         )
 
-    def _check_inputs(self, x: Tensor, lengths: Tensor | None) -> None:
+    def _check_inputs(self, x: Tensor, lengths: Tensor | None, validate: bool) -> None:
         check_rank("x", x, 3, "(batch, time, input_dim)")
         check_floating("x", x)
         if x.shape[2] != self.input_dim:
@@ -188,34 +188,41 @@ class TransformerSER(nn.Module):
         if lengths is not None:
             check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=False)
             check_same_device("lengths", lengths, "x", x)
+            check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=validate)
 
-    def embed(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def embed(self, x: Tensor, lengths: Tensor | None = None, *, validate: bool = True) -> Tensor:
         """The pooled utterance representation ``z`` of Eq. 2 (before the MLP).
 
-        An example with no valid frame (``lengths[i] == 0``) gets ``z = 0``, never NaN.
+        An example with no valid frame (``lengths[i] == 0``) gets ``z = 0``, never NaN; so does
+        every example of an input with no frames. ``validate`` checks the values of
+        ``lengths`` (a device sync on CUDA; pass ``False`` in a training loop or under
+        ``torch.compile``).
 
         Shape:
             - x: ``(batch, time, input_dim)``; lengths: ``(batch,)``; output ``(batch, d_model)``.
         """
-        self._check_inputs(x, lengths)
+        self._check_inputs(x, lengths, validate)
         time = x.shape[1]
+        if x.shape[0] == 0 or time == 0:
+            return self.input_proj(x).sum(dim=1)  # zeros, with the autocast dtype and a graph
         h = self.input_dropout(self.input_proj(x))
         if self.positional:
             h = h + sinusoidal_positions(time, self.d_model, device=x.device).to(h.dtype)
         if lengths is None:
-            h = self.encoder(h)
-            return h.mean(dim=1) if time > 0 else h.sum(dim=1)
+            return self.encoder(h).mean(dim=1)
         valid = lengths_to_mask(lengths, time, validate=False)
         # PyTorch's key_padding_mask is True on padding. A row with no valid key would give
         # NaN attention; such rows attend to everything instead and are zeroed by the pooling.
         padding = ~valid & valid.any(dim=1, keepdim=True)
         h = self.encoder(h, src_key_padding_mask=padding)
         weights = valid.to(h.dtype).unsqueeze(2)
-        return (h * weights).sum(dim=1) / lengths.clamp(min=1).to(h.dtype).unsqueeze(1)
+        # divide in float32: bf16 cannot hold counts such as 555 exactly
+        count = lengths.clamp(min=1).to(torch.float32).unsqueeze(1)
+        return ((h * weights).sum(dim=1).float() / count).to(h.dtype)
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None, *, validate: bool = True) -> Tensor:
         """Logits ``f`` of Eq. 2 for a (padded) batch of feature sequences."""
-        return self.head(self.embed(x, lengths))
+        return self.head(self.embed(x, lengths, validate=validate))
 
     def extra_repr(self) -> str:
         """Show the settings."""

@@ -71,6 +71,7 @@ def fix_length(
     side: FixSide = "head",
     lengths: Tensor | None = None,
     value: float = 0.0,
+    validate: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Pad or trim every sequence to ``length`` frames (paper Sec. 4.2).
 
@@ -89,6 +90,7 @@ def fix_length(
         side: ``"head"`` or ``"tail"``, the end of the utterance that is kept.
         lengths: Valid frames per example (default: all ``time`` frames are valid).
         value: Fill value for padding.
+        validate: Check that ``lengths`` are in ``[0, time]`` (a device sync on CUDA).
 
     Shape:
         - x: ``(batch, time, *)``
@@ -122,6 +124,7 @@ def fix_length(
     else:
         check_lengths("lengths", lengths, batch, time, validate=False)
         check_same_device("lengths", lengths, "x", x)
+        check_lengths("lengths", lengths, batch, time, validate=validate)
     new_lengths = lengths.clamp(max=length)
     positions = torch.arange(length, device=x.device).unsqueeze(0)  # (1, length)
     start = (lengths - length).clamp(min=0) if side == "tail" else torch.zeros_like(lengths)
@@ -134,10 +137,10 @@ def fix_length(
         index = source.view(batch, length, *([1] * len(trailing))).expand(batch, length, *trailing)
         gathered = torch.gather(x, 1, index)
     fill = keep.view(batch, length, *([1] * len(trailing)))
-    return torch.where(fill, gathered, value), new_lengths
+    return torch.where(fill, gathered, gathered.new_full((), value)), new_lengths
 
 
-def _check_waveforms(waveforms: Tensor, lengths: Tensor | None) -> Tensor:
+def _check_waveforms(waveforms: Tensor, lengths: Tensor | None, validate: bool) -> Tensor:
     check_rank("waveforms", waveforms, 2, "(batch, samples)")
     check_floating("waveforms", waveforms)
     if lengths is None:
@@ -146,11 +149,18 @@ def _check_waveforms(waveforms: Tensor, lengths: Tensor | None) -> Tensor:
         )
     check_lengths("lengths", lengths, waveforms.shape[0], waveforms.shape[1], validate=False)
     check_same_device("lengths", lengths, "waveforms", waveforms)
+    check_lengths("lengths", lengths, waveforms.shape[0], waveforms.shape[1], validate=validate)
     return lengths.long()
 
 
 def _to_16k(waveforms: Tensor, lengths: Tensor, sample_rate: int) -> tuple[Tensor, Tensor]:
-    """Resample to 16 kHz and zero everything after each example's valid samples."""
+    """Resample to 16 kHz and zero everything after each example's valid samples.
+
+    Padding is zeroed *before* resampling too: the resampling filter reaches across the valid
+    boundary, so whatever sat in the padding would otherwise leak into the last valid samples.
+    """
+    valid_in = lengths_to_mask(lengths, waveforms.shape[1], validate=False)
+    waveforms = waveforms * valid_in.to(waveforms.dtype)
     if sample_rate != TARGET_SAMPLE_RATE:
         waveforms = torchaudio.functional.resample(waveforms, sample_rate, TARGET_SAMPLE_RATE)
         # torchaudio's output length is ceil(n * new / old); the same for each example
@@ -237,9 +247,14 @@ class SpectrogramFeatures(nn.Module):
         frames = 1 + torch.div(samples, cls.hop_length, rounding_mode="floor")
         return torch.where(samples > 0, frames, 0)
 
-    def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Features and valid frame counts for a waveform batch."""
-        n = _check_waveforms(waveforms, lengths)
+    def forward(
+        self, waveforms: Tensor, lengths: Tensor | None = None, *, validate: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """Features and valid frame counts for a waveform batch (``validate`` checks lengths)."""
+        n = _check_waveforms(waveforms, lengths, validate)
+        if waveforms.shape[0] == 0 or waveforms.shape[1] == 0:
+            frames = torch.zeros_like(n)
+            return waveforms.new_zeros(waveforms.shape[0], 0, self.num_bins).float(), frames
         wav, n = _to_16k(waveforms.float(), n, self.sample_rate)
         spec = self.spectrogram(wav).transpose(1, 2)  # (batch, time, bins)
         frames = self.frames_for_samples(n).clamp(max=spec.shape[1])
@@ -250,7 +265,9 @@ class SpectrogramFeatures(nn.Module):
             count = frames.clamp(min=1).to(spec.dtype).view(-1, 1, 1)
             mean = torch.where(valid, spec, 0.0).sum(dim=1, keepdim=True) / count
             var = torch.where(valid, (spec - mean).square(), 0.0).sum(dim=1, keepdim=True) / count
-            spec = (spec - mean) / torch.sqrt(var + 1e-5)
+            # a tiny floor only guards constant bins; a larger one would make quiet recordings
+            # normalise differently from loud ones
+            spec = (spec - mean) / torch.sqrt(var).clamp(min=1e-8)
         return torch.where(valid, spec, 0.0), frames
 
     def extra_repr(self) -> str:
@@ -264,7 +281,7 @@ class SpectrogramFeatures(nn.Module):
 
 Wav2VecArchitecture = Literal["base", "large", "large_lv60k"]
 
-_PREFIXES = ("module.", "model.", "wav2vec2.", "w2v_encoder.w2v_model.")
+_PREFIXES = ("module.", "model.", "wav2vec2.")  # DataParallel, wrappers, HuggingFace
 
 
 class Wav2VecFeatures(nn.Module):
@@ -284,10 +301,11 @@ class Wav2VecFeatures(nn.Module):
     (for tests and smoke runs; random features carry no pre-training).
 
     The ``base`` encoder normalises each channel over the whole input (group norm), so zero
-    padding would change an example's features; examples of different lengths are therefore
-    encoded one at a time, each over its own valid samples. The ``large`` encoders normalise
-    per frame and run batched. The module is frozen (``requires_grad=False``) and starts in
-    eval mode.
+    padding would change an example's features; examples are therefore encoded one at a time,
+    each over its own valid samples (so is ``large``, which uses group norm too). Only
+    ``large_lv60k`` normalises per frame and runs batched; as torchaudio's bundles do for it,
+    each waveform is first normalised to zero mean and unit variance over its valid samples.
+    The module is frozen (``requires_grad=False``) and starts in eval mode.
 
     Args:
         checkpoint: Local path to the weights.
@@ -348,13 +366,25 @@ class Wav2VecFeatures(nn.Module):
             frames = torch.div(frames - kernel, stride, rounding_mode="floor") + 1
         return frames.clamp(min=0)
 
-    def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Features and valid frame counts for a waveform batch."""
-        n = _check_waveforms(waveforms, lengths)
+    def forward(
+        self, waveforms: Tensor, lengths: Tensor | None = None, *, validate: bool = True
+    ) -> tuple[Tensor, Tensor]:
+        """Features and valid frame counts for a waveform batch (``validate`` checks lengths)."""
+        n = _check_waveforms(waveforms, lengths, validate)
         wav, n = _to_16k(waveforms.float(), n, self.sample_rate)
         total = int(self.frames_for_samples(torch.tensor(wav.shape[1])))
         frames = self.frames_for_samples(n)
+        if total == 0 or wav.shape[0] == 0:
+            return wav.new_zeros(wav.shape[0], total, 512), frames
         if not self.per_example:
+            # layer-norm encoders were pre-trained on waveforms normalised to zero mean and unit
+            # variance per utterance (torchaudio's bundles set _normalize_waveform for them);
+            # the statistics are taken over each example's valid samples only
+            valid = lengths_to_mask(n, wav.shape[1], validate=False).to(wav.dtype)
+            count = n.clamp(min=1).to(wav.dtype).unsqueeze(1)
+            mean = (wav * valid).sum(dim=1, keepdim=True) / count
+            var = ((wav - mean).square() * valid).sum(dim=1, keepdim=True) / count
+            wav = (wav - mean) / torch.sqrt(var + 1e-5) * valid
             feats = self.extractor(wav, None)[0]
         else:
             feats = wav.new_zeros(wav.shape[0], total, 512)

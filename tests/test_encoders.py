@@ -117,7 +117,7 @@ def test_compiles_fullgraph_on_cpu():
     compiled = torch.compile(model, fullgraph=True)
     x = torch.randn(3, 10, 12)
     lengths = torch.tensor([10, 4, 0])
-    out = compiled(x, lengths)
+    out = compiled(x, lengths, validate=False)
     assert out.shape == (3, 3)
     assert torch.isfinite(out).all()
 
@@ -204,3 +204,22 @@ def test_checkpoint_errors_name_the_file(face_model, tmp_path):
     torch.save({"weight": torch.zeros(3)}, other)
     with pytest.raises(ValueError, match=r"other\.pt.*missing keys"):
         MobileNetV2FaceModel.from_checkpoint(other, width_mult=0.35)
+
+
+def test_empty_batches_and_length_checks():
+    model = small_model().eval()
+    assert model(torch.zeros(0, 5, 12), torch.zeros(0, dtype=torch.long)).shape == (0, 3)
+    out = model(torch.zeros(2, 0, 12), torch.tensor([0, 0]))
+    assert out.shape == (2, 3)
+    assert torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="Expected `lengths`"):
+        model(torch.zeros(2, 5, 12), torch.tensor([9, 3]))
+
+
+def test_every_linear_map_is_followed_by_dropout():
+    model = small_model(dropout=0.2)
+    layer = model.encoder.layers[0]
+    assert isinstance(model.input_dropout, torch.nn.Dropout)
+    assert layer.self_attn.dropout == 0.2  # attention weights
+    assert layer.dropout1.p == layer.dropout.p == layer.dropout2.p == 0.2  # attention out, FF
+    assert isinstance(model.head[2], torch.nn.Dropout)  # hidden layer of the MLP head

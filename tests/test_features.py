@@ -226,3 +226,82 @@ def test_load_audio_errors_name_the_file(tmp_path):
     soundfile.write(empty, np.zeros((0, 1), dtype=np.float32), 16000)
     with pytest.raises(ValueError, match=r"empty\.wav.*no samples"):
         load_audio(empty)
+
+
+@settings(max_examples=8)
+@given(
+    st.lists(st.integers(1, 9000), min_size=2, max_size=3),
+    st.sampled_from([8000, 22050, 44100, 7919]),
+    st.integers(0, 99),
+)
+def test_padding_garbage_never_leaks_through_resampling(lengths, rate, seed):
+    g = torch.Generator().manual_seed(seed)
+    wavs = torch.randn(len(lengths), max(lengths), generator=g)
+    garbage = wavs.clone()
+    for i, n in enumerate(lengths):
+        garbage[i, n:] = 50 * torch.randn(max(lengths) - n, generator=g)
+    feats = SpectrogramFeatures(sample_rate=rate, log=True)
+    clean, n_clean = feats(wavs, torch.tensor(lengths))
+    dirty, n_dirty = feats(garbage, torch.tensor(lengths))
+    assert torch.equal(n_clean, n_dirty)
+    torch.testing.assert_close(dirty, clean, atol=1e-4, rtol=1e-4)
+    for i, n in enumerate(lengths):
+        alone, m = feats(wavs[i : i + 1, :n])
+        # float noise of two resampling calls, amplified by the log of near-silent bins
+        torch.testing.assert_close(clean[i, : int(m)], alone[0], atol=2e-2, rtol=1e-2)
+
+
+def test_normalisation_is_gain_invariant():
+    wav = torch.randn(1, 16000)
+    loud, _ = SpectrogramFeatures()(wav)
+    quiet, _ = SpectrogramFeatures()(wav * 1e-4)
+    torch.testing.assert_close(quiet, loud, atol=1e-3, rtol=1e-3)
+
+
+def test_empty_inputs():
+    feats = SpectrogramFeatures()
+    x, n = feats(torch.zeros(0, 1600))
+    assert x.shape == (0, 0, 512)
+    assert n.shape == (0,)
+    x, n = feats(torch.zeros(2, 0))
+    assert x.shape == (2, 0, 512)
+    assert n.tolist() == [0, 0]
+
+
+def test_lengths_are_validated():
+    with pytest.raises(ValueError, match="Expected `lengths`"):
+        SpectrogramFeatures()(torch.zeros(1, 100), torch.tensor([101]))
+    with pytest.raises(ValueError, match="Expected `lengths`"):
+        fix_length(torch.zeros(1, 5, 2), 3, lengths=torch.tensor([6]))
+
+
+def test_fix_length_keeps_integer_dtype():
+    out, _ = fix_length(torch.arange(6).view(1, 6), 8)
+    assert out.dtype == torch.long
+    assert out.tolist() == [[0, 1, 2, 3, 4, 5, 0, 0]]
+
+
+def test_large_lv60k_normalises_waveforms_and_handles_short_clips():
+    torch.manual_seed(0)
+    feats = Wav2VecFeatures(architecture="large_lv60k", random_init=True)
+    wav = torch.randn(2, 8000)
+    a, _ = feats(wav, torch.tensor([8000, 5000]))
+    b, _ = feats(wav * 100, torch.tensor([8000, 5000]))
+    torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)  # per-utterance normalisation
+    alone, m = feats(wav[1:, :5000])
+    torch.testing.assert_close(a[1, : int(m)], alone[0], atol=1e-4, rtol=1e-4)
+    short, k = feats(torch.randn(1, 350))
+    assert short.shape == (1, 0, 512)
+    assert k.tolist() == [0]
+
+
+def test_wav2vec_reads_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(2)
+    source = torchaudio.models.wav2vec2_base()
+    path = tmp_path / "model.safetensors"
+    save_file({f"wav2vec2.{k}": v.contiguous() for k, v in source.state_dict().items()}, str(path))
+    wav = torch.randn(1, 4000)
+    got, _ = Wav2VecFeatures(path)(wav)
+    torch.testing.assert_close(got, source.feature_extractor(wav, None)[0])

@@ -1,0 +1,440 @@
+"""The paper's pipeline (Sec. 3-4, Algorithm 1) reassembled from sertoolkit's public API.
+
+* :func:`visual_evidence`: trains the face-expression model on the RAF-DB stand-in (Sec. 3.2),
+  scores the sampled frames of every unlabelled video, pools them to the utterance and maps
+  the 7 expressions to the target classes.
+* :data:`METHODS` and :func:`train_run`: every row of Tables 3-5 as one training loop whose
+  unlabelled term is chosen per method (FixMatch / CMKT / FF1 / FF2 pseudo-labels through
+  :mod:`sertoolkit.fusion`, the Pi-model and temporal ensembling through
+  :mod:`sertoolkit.losses`), with the paper's recipe (Sec. 4.2).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from corpus import Corpus, classes_of
+from torch import Tensor, nn
+
+from sertoolkit.augment import feature_dropout, spec_augment
+from sertoolkit.encoders import MobileNetV2FaceModel, TransformerSER, frame_probabilities
+from sertoolkit.fusion import (
+    AudioOnly,
+    ConsistentAndRandom,
+    FusionFn,
+    VisualOnly,
+    WeightedFusion,
+    masked_cross_entropy,
+)
+from sertoolkit.losses import TemporalEnsembling, pi_model_loss, sigmoid_rampup
+from sertoolkit.metrics import (
+    confusion_matrix,
+    unweighted_accuracy_from_confusion,
+    weighted_accuracy,
+    weighted_f1_from_confusion,
+)
+from sertoolkit.pooling import pool_frames
+from sertoolkit.schedules import PaperSchedule, paper_lr_scheduler
+from sertoolkit.taxonomy import (
+    EXPRESSION_TO_IEMOCAP,
+    EXPRESSION_TO_SENTIMENT,
+    maps_to_target,
+    project,
+)
+
+LAMBDA_U = 0.1  # Sec. 4.2
+TAU = 0.9  # Sec. 4.2
+BATCH = 32  # Sec. 4.2, labelled and unlabelled
+WA_DROPOUT = 0.1  # WA = dropout on the input features (rate not stated; assumed)
+# SA = SpecAugment (settings not stated; LibriSpeech "LB"-like policy scaled to the frame rate)
+SA_TIME_FRACTION = 0.1  # max time-mask width as a fraction of the sequence
+SA_FREQ_FRACTION = 0.1  # max frequency-mask width as a fraction of the bins
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Training settings of a profile."""
+
+    epochs: int
+    d_model: int
+    num_heads: int
+    num_layers: int
+    dim_feedforward: int
+    face_epochs: int
+    face_width: float
+
+
+RECIPES: dict[str, Recipe] = {
+    "paper": Recipe(50, 512, 8, 8, 2048, 30, 1.0),
+    "quick": Recipe(16, 32, 4, 2, 64, 6, 0.35),
+    "tiny": Recipe(2, 16, 2, 1, 32, 1, 0.35),
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of Tables 3-5."""
+
+    name: str
+    label: str
+    kind: str  # supervised | fusion | pi | te | dcmkt | finetune
+    rule: FusionFn | None = None
+    param: float | None = None
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method("supervised", "Supervised learning", "supervised"),
+        Method("fixmatch", "FixMatch", "fusion", AudioOnly(TAU, validate=False)),
+        Method("pi_model", "Pi-model", "pi"),
+        Method("temporal_ensembling", "Temporal ensembling", "te"),
+        Method("dcmkt", "DCMKT", "dcmkt", VisualOnly(validate=False)),
+        Method("dcmkt_finetune", "DCMKT with fine-tuning", "finetune"),
+        Method(
+            "cmkt_add", "Add data with CMKT pseudo-labels", "fusion", VisualOnly(validate=False)
+        ),
+        *[
+            Method(
+                f"cr_eps{e}",
+                f"Consistent & random eps={e}",
+                "fusion",
+                ConsistentAndRandom(e, validate=False),
+                e,
+            )
+            for e in (0.0, 0.5, 0.9)
+        ],
+        *[
+            Method(
+                f"wf_alpha{a}",
+                f"Weighted fusion alpha={a}",
+                "fusion",
+                WeightedFusion(a, TAU, validate=False),
+                a,
+            )
+            for a in (0.2, 0.4, 0.8)
+        ],
+    ]
+}
+
+TABLE5_METHODS = (
+    "supervised",
+    "fixmatch",
+    "pi_model",
+    "temporal_ensembling",
+    "dcmkt",
+    "dcmkt_finetune",
+    "cr_eps0.5",
+    "wf_alpha0.2",
+)
+DATASET_METHODS = {"chsims": tuple(METHODS), "iemocap": TABLE5_METHODS}
+
+
+# --- visual evidence ------------------------------------------------------------------------
+
+
+def visual_evidence(
+    raw: dict[str, np.ndarray],
+    dataset: str,
+    recipe: Recipe,
+    seed: int,
+    device: torch.device,
+    bar: Callable[[str, int], Callable[[int], None]],
+) -> tuple[Tensor, Tensor, dict[str, float]]:
+    """Train the face model, score the unlabelled videos, pool and map (Sec. 3.2, 4.4)."""
+    torch.manual_seed(seed)
+    images = torch.from_numpy(raw["face_images"]).float().div(255).unsqueeze(1)
+    labels = torch.from_numpy(raw["face_labels"]).long()
+    n = images.shape[0]
+    n_test = max(n // 10, 1)
+    perm = torch.randperm(n)
+    test_idx, train_idx = perm[:n_test], perm[n_test:]
+    model = MobileNetV2FaceModel(width_mult=recipe.face_width).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    steps = recipe.face_epochs * math.ceil(len(train_idx) / 64)
+    step = bar(f"{dataset}: training the face model", steps)
+    model.train()
+    for _ in range(recipe.face_epochs):
+        order = train_idx[torch.randperm(len(train_idx))]
+        for s in range(0, len(order), 64):
+            idx = order[s : s + 64]
+            loss = nn.functional.cross_entropy(
+                model(images[idx].to(device)), labels[idx].to(device)
+            )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step(1)
+    model.eval()
+    face_acc = float(
+        (
+            frame_probabilities(model, images[test_idx].to(device)).argmax(1).cpu()
+            == labels[test_idx]
+        )
+        .float()
+        .mean()
+    )
+    frames = torch.from_numpy(raw["frames_u"])
+    n_u, max_frames = frames.shape[:2]
+    mask = torch.from_numpy(raw["frame_mask_u"])
+    flat = frames.reshape(n_u * max_frames, 1, *frames.shape[2:])
+    keep = mask.reshape(-1)
+    probs7 = torch.zeros(n_u * max_frames, 7)
+    chunks = list(range(0, int(keep.sum()), 512))
+    step = bar(f"{dataset}: scoring face frames", len(chunks))
+    valid_frames = flat[keep].float().div(255)
+    scored = []
+    for s in chunks:
+        scored.append(frame_probabilities(model, valid_frames[s : s + 512].to(device)).cpu())
+        step(1)
+    if scored:
+        probs7[keep] = torch.cat(scored)
+    probs7 = probs7.view(n_u, max_frames, 7)
+    probs7[~mask] = 1.0 / 7  # never read: masked out of the pooling
+    pooled7, has_face = pool_frames(probs7, mask)
+    label_map = EXPRESSION_TO_SENTIMENT if dataset == "chsims" else EXPRESSION_TO_IEMOCAP
+    safe7 = torch.where(has_face.unsqueeze(1), pooled7, torch.full_like(pooled7, 1 / 7))
+    visual = project(safe7, label_map)
+    valid = has_face & maps_to_target(safe7, label_map)
+    visual = torch.where(valid.unsqueeze(1), visual, torch.zeros_like(visual))
+    stats = {
+        "face_model_test_accuracy": face_acc,
+        "unlabelled_clips": int(n_u),
+        "clips_without_face": int((~has_face).sum()),
+        "clips_dropped_unmapped_visual_label": int((has_face & ~valid).sum()),
+    }
+    return visual, valid, stats
+
+
+def build_corpus(raw: dict[str, np.ndarray], dataset: str, visual: Tensor, valid: Tensor) -> Corpus:
+    split = torch.from_numpy(raw["split"])
+    x_l = torch.from_numpy(raw["x_l"])
+    len_l = torch.from_numpy(raw["len_l"]).long()
+    y_l = torch.from_numpy(raw["y_l"]).long()
+    names = ("train", "val", "test")
+    x = {name: x_l[split == i] for i, name in enumerate(names)}
+    lengths = {name: len_l[split == i] for i, name in enumerate(names)}
+    y = {name: y_l[split == i] for i, name in enumerate(names)}
+    x["unlabelled"] = torch.from_numpy(raw["x_u"])
+    lengths["unlabelled"] = torch.from_numpy(raw["len_u"]).long()
+    y_u = torch.from_numpy(raw["y_u"]).long()
+    expr = torch.from_numpy(raw["expr_u"]).long()
+    if dataset == "iemocap":
+        # Sec. 4.4: only clips whose visual label is one of the four classes are used at all
+        x["unlabelled"], lengths["unlabelled"] = (
+            x["unlabelled"][valid],
+            lengths["unlabelled"][valid],
+        )
+        y_u, expr, visual, valid = y_u[valid], expr[valid], visual[valid], valid[valid]
+    label_map = EXPRESSION_TO_SENTIMENT if dataset == "chsims" else EXPRESSION_TO_IEMOCAP
+    visual_true = torch.tensor(label_map.index_map())[expr]
+    consistency = float((visual_true == y_u).float().mean())
+    stats = {
+        "split_sizes": {k: int(v.shape[0]) for k, v in x.items()},
+        "true_audio_visual_consistency": consistency,
+        "visual_pseudo_label_accuracy_vs_hidden_audio": float(
+            (visual.argmax(1)[valid] == y_u[valid]).float().mean()
+        )
+        if bool(valid.any())
+        else 0.0,
+    }
+    return Corpus(
+        dataset, classes_of(dataset), x, lengths, y, visual, valid, y_u, visual_true, stats
+    )
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """Everything one (method, seed) run reports."""
+
+    metrics: dict[str, float]
+    confusion: list[list[int]]
+    best_epoch: int
+    val_curve: list[float]
+    telemetry: list[dict[str, object]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _sa(x: Tensor, lengths: Tensor, g: torch.Generator) -> Tensor:
+    return spec_augment(
+        x,
+        time_masks=2,
+        time_width=max(1, int(SA_TIME_FRACTION * x.shape[1])),
+        freq_masks=2,
+        freq_width=max(1, int(SA_FREQ_FRACTION * x.shape[2])),
+        lengths=lengths,
+        generator=g,
+        validate=False,
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, x: Tensor, lengths: Tensor, y: Tensor, classes: int, device: torch.device
+) -> tuple[dict[str, float], Tensor]:
+    model.eval()
+    preds = []
+    for s in range(0, x.shape[0], 256):
+        preds.append(
+            model(x[s : s + 256].to(device).float(), lengths[s : s + 256].to(device)).argmax(1)
+        )
+    pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long, device=device)
+    cm = confusion_matrix(pred, y.to(device), classes)
+    return {
+        "F1": float(weighted_f1_from_confusion(cm)),
+        "WA": float(weighted_accuracy(pred, y.to(device))),
+        "UA": float(unweighted_accuracy_from_confusion(cm)),
+    }, cm.cpu()
+
+
+def make_model(corpus: Corpus, recipe: Recipe) -> TransformerSER:
+    return TransformerSER(
+        corpus.x["train"].shape[2],
+        len(corpus.classes),
+        d_model=recipe.d_model,
+        num_heads=recipe.num_heads,
+        num_layers=recipe.num_layers,
+        dim_feedforward=recipe.dim_feedforward,
+    )
+
+
+def train_run(
+    method: Method,
+    corpus: Corpus,
+    recipe: Recipe,
+    seed: int,
+    device: torch.device,
+    *,
+    init_state: dict[str, Tensor] | None = None,
+    progress: Callable[[int], None] = lambda _: None,
+) -> tuple[RunResult, dict[str, Tensor]]:
+    """Train one (method, seed) with the paper's recipe; select on validation UA; test."""
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    classes = len(corpus.classes)
+    model = make_model(corpus, recipe).to(device)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    opt = torch.optim.Adamax(model.parameters())
+    n_l = corpus.x["train"].shape[0]
+    n_u = corpus.x["unlabelled"].shape[0]
+    steps_per_epoch = max(1, math.ceil(n_l / BATCH))
+    sched = paper_lr_scheduler(opt, PaperSchedule(steps_per_epoch))
+    total_steps = recipe.epochs * steps_per_epoch
+    # Laine & Aila (2017): weight ramps up over the first 80 of 300 epochs to 100 * M / N
+    w_max = 100.0 * n_l / (n_l + n_u)
+    rampup = 80 / 300 * total_steps
+    te = TemporalEnsembling(n_u, classes).to(device) if method.kind == "te" else None
+    x_l, len_l, y_l = corpus.x["train"], corpus.lengths["train"], corpus.y["train"]
+    x_u, len_u = corpus.x["unlabelled"], corpus.lengths["unlabelled"]
+    vis, vis_ok = corpus.visual_probs, corpus.visual_valid
+    u_perm = torch.randperm(n_u, generator=g)
+    u_pos = 0
+    best = (-1.0, 0, copy.deepcopy(model.state_dict()))
+    val_curve: list[float] = []
+    telemetry: list[dict[str, object]] = []
+    step_no = 0
+    for epoch in range(recipe.epochs):
+        model.train()
+        l_perm = torch.randperm(n_l, generator=g)
+        kept = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        seen = 0
+        hist = torch.zeros(classes, device=device)
+        for b in range(steps_per_epoch):
+            li = l_perm[b * BATCH : (b + 1) * BATCH]
+            if u_pos + BATCH > n_u:
+                u_perm, u_pos = torch.randperm(n_u, generator=g), 0
+            ui = u_perm[u_pos : u_pos + BATCH]
+            u_pos += BATCH
+            xb = x_l[li].to(device).float()
+            lb = len_l[li].to(device)
+            loss = torch.zeros((), device=device)
+            if method.kind != "dcmkt":
+                loss = nn.functional.cross_entropy(
+                    model(_sa(xb, lb, g), lb, validate=False), y_l[li].to(device)
+                )
+            if method.kind in ("fusion", "dcmkt", "pi", "te"):
+                xu = x_u[ui].to(device).float()
+                lu = len_u[ui].to(device)
+            if method.kind in ("fusion", "dcmkt"):
+                assert method.rule is not None
+                with torch.no_grad():
+                    audio = model(
+                        feature_dropout(xu, WA_DROPOUT, generator=g), lu, validate=False
+                    ).softmax(-1)
+                pseudo = method.rule(
+                    audio, vis[ui].to(device), valid=vis_ok[ui].to(device), generator=g
+                )
+                loss_u = masked_cross_entropy(
+                    model(_sa(xu, lu, g), lu, validate=False), pseudo, validate=False
+                )
+                loss = loss_u if method.kind == "dcmkt" else loss + LAMBDA_U * loss_u
+                truth = corpus.u_audio_label[ui].to(device)
+                kept = kept + pseudo.mask.sum()
+                correct = correct + (pseudo.mask & (pseudo.targets == truth)).sum()
+                hist = hist + torch.bincount(pseudo.targets[pseudo.mask], minlength=classes)
+                seen += len(ui)
+            elif method.kind == "pi":
+                w = w_max * sigmoid_rampup(step_no, rampup)
+                loss = loss + w * pi_model_loss(
+                    model(_sa(xu, lu, g), lu, validate=False),
+                    model(_sa(xu, lu, g), lu, validate=False),
+                )
+            elif method.kind == "te":
+                assert te is not None
+                w = w_max * sigmoid_rampup(step_no, rampup)
+                logits_u = model(_sa(xu, lu, g), lu, validate=False)
+                ids = ui.to(device)
+                loss = loss + w * te.loss(logits_u, ids, validate=False)
+                te.update(ids, logits_u.softmax(-1), validate=False)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step_no += 1
+            progress(1)
+        if seen:
+            k = float(kept)
+            telemetry.append(
+                {
+                    "epoch": epoch,
+                    "kept_share": k / seen,
+                    "pseudo_label_accuracy": float(correct) / k if k else None,
+                    "kept_class_histogram": [int(v) for v in hist.tolist()],
+                }
+            )
+        val, _ = evaluate(
+            model, corpus.x["val"], corpus.lengths["val"], corpus.y["val"], classes, device
+        )
+        val_curve.append(val["UA"])
+        if val["UA"] > best[0]:
+            best = (val["UA"], epoch, copy.deepcopy(model.state_dict()))
+    model.load_state_dict(best[2])
+    metrics, cm = evaluate(
+        model, corpus.x["test"], corpus.lengths["test"], corpus.y["test"], classes, device
+    )
+    result = RunResult(
+        metrics=metrics,
+        confusion=cm.tolist(),
+        best_epoch=best[1],
+        val_curve=val_curve,
+        telemetry=telemetry,
+        seconds=time.perf_counter() - start,
+    )
+    return result, best[2]
+
+
+def steps_of(corpus: Corpus, recipe: Recipe) -> int:
+    return recipe.epochs * max(1, math.ceil(corpus.x["train"].shape[0] / BATCH))

@@ -1,0 +1,439 @@
+"""Tables, figures and the claims check of a reproduction run."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from corpus import KNOBS, classes_of
+from pipeline import DATASET_METHODS, METHODS
+
+# The paper's published numbers on the REAL datasets (F1, WA, UA in %), Tables 3, 4 and 5.
+PAPER: dict[str, dict[str, tuple[float, float, float]]] = {
+    "chsims": {
+        "supervised": (42.94, 45.51, 44.91),
+        "fixmatch": (37.90, 42.01, 35.67),
+        "pi_model": (45.88, 50.18, 38.81),
+        "temporal_ensembling": (41.96, 43.91, 41.92),
+        "dcmkt": (36.58, 36.76, 44.94),
+        "dcmkt_finetune": (48.56, 48.72, 45.52),
+        "cmkt_add": (49.48, 50.69, 45.28),
+        "cr_eps0.0": (39.83, 46.46, 37.11),
+        "cr_eps0.5": (51.39, 51.72, 49.53),
+        "cr_eps0.9": (48.89, 51.50, 42.92),
+        "wf_alpha0.2": (49.34, 50.69, 44.50),
+        "wf_alpha0.4": (49.00, 49.53, 45.15),
+        "wf_alpha0.8": (42.04, 49.31, 36.06),
+    },
+    "iemocap": {
+        "supervised": (57.40, 58.42, 59.43),
+        "fixmatch": (56.99, 57.09, 57.71),
+        "pi_model": (59.50, 60.21, 61.57),
+        "temporal_ensembling": (57.33, 57.67, 58.46),
+        "dcmkt": (24.15, 28.72, 27.99),
+        "dcmkt_finetune": (54.62, 54.55, 54.97),
+        "cr_eps0.5": (60.07, 60.30, 61.20),
+        "wf_alpha0.2": (61.06, 61.16, 62.50),
+    },
+}
+METRICS = ("F1", "WA", "UA")
+TITLES = {
+    "chsims": "Table 3/4 analogue: CH-SIMS-like, 3 sentiments",
+    "iemocap": "Table 5 analogue: IEMOCAP-like, 4 emotions",
+}
+
+
+def collect(runs: dict[str, dict[str, dict[int, dict[str, Any]]]]) -> dict[str, Any]:
+    """Mean and std over seeds of every metric of every (dataset, method)."""
+    summary: dict[str, Any] = {}
+    for dataset, methods in runs.items():
+        summary[dataset] = {}
+        for method, seeds in methods.items():
+            entry: dict[str, Any] = {"seeds": sorted(seeds)}
+            for m in METRICS:
+                values = [100 * seeds[s]["metrics"][m] for s in sorted(seeds)]
+                entry[m] = {
+                    "mean": statistics.fmean(values),
+                    "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                    "values": values,
+                }
+            summary[dataset][method] = entry
+    return summary
+
+
+def _cell(entry: dict[str, Any], m: str) -> str:
+    return f"{entry[m]['mean']:.2f} ± {entry[m]['std']:.2f}"
+
+
+def tables(summary: dict[str, Any]) -> str:
+    lines: list[str] = []
+    for dataset, methods in summary.items():
+        lines += [f"### {TITLES[dataset]}", ""]
+        lines += [
+            "| Method | F1 (%) | WA (%) | UA (%) | paper F1 | paper WA | paper UA |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for name in DATASET_METHODS[dataset]:
+            if name not in methods:
+                continue
+            entry = methods[name]
+            paper = PAPER[dataset].get(name)
+            ref = " | ".join(f"{v:.2f}" for v in paper) if paper else "- | - | -"
+            cells = " | ".join(_cell(entry, m) for m in METRICS)
+            lines.append(f"| {METHODS[name].label} | {cells} | {ref} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _mean(summary: dict[str, Any], dataset: str, method: str, m: str) -> tuple[float, float] | None:
+    entry = summary.get(dataset, {}).get(method)
+    if entry is None:
+        return None
+    return entry[m]["mean"], entry[m]["std"]
+
+
+def _verdict(a: tuple[float, float] | None, b: tuple[float, float] | None) -> tuple[str, str]:
+    """Does a > b hold? Effect = mean difference; 'clear' if it exceeds both seed spreads."""
+    if a is None or b is None:
+        return "not run", "-"
+    diff = a[0] - b[0]
+    spread = max(a[1], b[1])
+    effect = f"{diff:+.2f} points (seed std up to {spread:.2f})"
+    if diff > spread:
+        return "reproduced", effect
+    if diff > 0:
+        return "same direction, within seed noise", effect
+    return "NOT reproduced", effect
+
+
+def claims(summary: dict[str, Any], telemetry: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str]] = []
+
+    def add(text: str, a: tuple[float, float] | None, b: tuple[float, float] | None) -> None:
+        verdict, effect = _verdict(a, b)
+        rows.append((text, verdict, effect))
+
+    c = "chsims"
+    add(
+        "FixMatch's UA collapses with few labels: UA(supervised) > UA(FixMatch) (Table 3)",
+        _mean(summary, c, "supervised", "UA"),
+        _mean(summary, c, "fixmatch", "UA"),
+    )
+    add(
+        "DCMKT alone is poor: F1(supervised) > F1(DCMKT) (Table 3)",
+        _mean(summary, c, "supervised", "F1"),
+        _mean(summary, c, "dcmkt", "F1"),
+    )
+    add(
+        "Fine-tuning helps DCMKT: F1(DCMKT+FT) > F1(DCMKT) (Table 3)",
+        _mean(summary, c, "dcmkt_finetune", "F1"),
+        _mean(summary, c, "dcmkt", "F1"),
+    )
+    for other in ("supervised", "fixmatch", "pi_model", "temporal_ensembling", "dcmkt"):
+        add(
+            f"FF1 eps=0.5 beats {METHODS[other].label} in F1 (Table 3)",
+            _mean(summary, c, "cr_eps0.5", "F1"),
+            _mean(summary, c, other, "F1"),
+        )
+    add(
+        "UA at eps=0 is low: UA(eps=0.5) > UA(eps=0) (Fig. 4a)",
+        _mean(summary, c, "cr_eps0.5", "UA"),
+        _mean(summary, c, "cr_eps0.0", "UA"),
+    )
+    add(
+        "Adding CMKT pseudo-labels beats supervised: F1(CMKT add) > F1(supervised) (Table 4)",
+        _mean(summary, c, "cmkt_add", "F1"),
+        _mean(summary, c, "supervised", "F1"),
+    )
+    add(
+        "Performance falls as alpha approaches 1: F1(alpha=0.2) > F1(alpha=0.8) (Fig. 4b)",
+        _mean(summary, c, "wf_alpha0.2", "F1"),
+        _mean(summary, c, "wf_alpha0.8", "F1"),
+    )
+    add(
+        "... and FixMatch (alpha=1) is below alpha=0.8 in F1 (Fig. 4b)",
+        _mean(summary, c, "wf_alpha0.8", "F1"),
+        _mean(summary, c, "fixmatch", "F1"),
+    )
+    i = "iemocap"
+    add(
+        "IEMOCAP: FF2 alpha=0.2 beats supervised in F1 (Table 5)",
+        _mean(summary, i, "wf_alpha0.2", "F1"),
+        _mean(summary, i, "supervised", "F1"),
+    )
+    add(
+        "IEMOCAP: FF1 eps=0.5 beats supervised in F1 (Table 5)",
+        _mean(summary, i, "cr_eps0.5", "F1"),
+        _mean(summary, i, "supervised", "F1"),
+    )
+    add(
+        "IEMOCAP: DCMKT alone is near chance: F1(supervised) > F1(DCMKT) (Table 5)",
+        _mean(summary, i, "supervised", "F1"),
+        _mean(summary, i, "dcmkt", "F1"),
+    )
+    # the central mechanism: fused pseudo-labels are more accurate / more diverse
+    acc = telemetry.get(c, {})
+
+    def last(method: str, key: str) -> tuple[float, float] | None:
+        values = acc.get(method, {}).get(key)
+        if not values:
+            return None
+        arr = np.array(values, dtype=float)
+        return float(np.nanmean(arr)) * 100, float(np.nanstd(arr)) * 100
+
+    add(
+        "Fusion makes pseudo-labels more accurate than visual-only: acc(FF1 eps=0.5) > acc(CMKT) (Sec. 3.4)",
+        last("cr_eps0.5", "final_accuracy"),
+        last("cmkt_add", "final_accuracy"),
+    )
+    add(
+        "Fusion makes pseudo-labels more diverse than FixMatch: class entropy(FF1 eps=0.5) > entropy(FixMatch) (Sec. 4.3)",
+        last("cr_eps0.5", "final_entropy"),
+        last("fixmatch", "final_entropy"),
+    )
+    lines = ["| Claim of the paper | This run | Effect (mean difference) |", "| --- | --- | --- |"]
+    lines += [f"| {t} | **{v}** | {e} |" for t, v, e in rows]
+    return "\n".join(lines)
+
+
+def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
+    """Per (dataset, method): per-epoch mean over seeds, and final-epoch values per seed."""
+    out: dict[str, Any] = {}
+    for dataset, methods in runs.items():
+        out[dataset] = {}
+        for method, seeds in methods.items():
+            per_seed = [seeds[s]["telemetry"] for s in sorted(seeds) if seeds[s]["telemetry"]]
+            if not per_seed:
+                continue
+            epochs = min(len(t) for t in per_seed)
+
+            def series(
+                key: str, per_seed: list[Any] = per_seed, epochs: int = epochs
+            ) -> list[float]:
+                return [
+                    float(
+                        np.nanmean([np.nan if t[e][key] is None else t[e][key] for t in per_seed])
+                    )
+                    for e in range(epochs)
+                ]
+
+            finals_acc, finals_ent = [], []
+            for t in per_seed:
+                h = np.array(t[-1]["kept_class_histogram"], dtype=float)
+                p = h / h.sum() if h.sum() else h
+                finals_ent.append(float(-(p[p > 0] * np.log(p[p > 0])).sum() / np.log(len(h))))
+                finals_acc.append(
+                    np.nan
+                    if t[-1]["pseudo_label_accuracy"] is None
+                    else t[-1]["pseudo_label_accuracy"]
+                )
+            out[dataset][method] = {
+                "kept_share": series("kept_share"),
+                "pseudo_label_accuracy": series("pseudo_label_accuracy"),
+                "final_kept_class_histogram": [
+                    int(v)
+                    for v in np.sum([t[-1]["kept_class_histogram"] for t in per_seed], axis=0)
+                ],
+                "final_accuracy": finals_acc,
+                "final_entropy": finals_ent,
+            }
+    return out
+
+
+def plot_confusions(runs: dict[str, Any], path: Path) -> None:
+    """Fig. 3 analogue: row-normalised test confusion matrices summed over seeds."""
+    panels = [
+        ("fixmatch", "(a) FixMatch"),
+        ("pi_model", "(b) Pi-model"),
+        ("temporal_ensembling", "(c) Temporal ens."),
+        ("dcmkt", "(d) DCMKT"),
+        ("cr_eps0.5", "(e) C&R eps=0.5"),
+        ("wf_alpha0.2", "(f) WF alpha=0.2"),
+    ]
+    datasets = [d for d in ("chsims", "iemocap") if d in runs]
+    fig, axes = plt.subplots(
+        len(datasets), 6, figsize=(16, 3.0 * len(datasets) + 0.4), squeeze=False
+    )
+    for r, dataset in enumerate(datasets):
+        names = classes_of(dataset)
+        for c, (method, title) in enumerate(panels):
+            ax = axes[r, c]
+            seeds = runs[dataset].get(method)
+            if not seeds:
+                ax.axis("off")
+                continue
+            cm = np.sum([np.array(v["confusion"]) for v in seeds.values()], axis=0).astype(float)
+            cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+            ax.imshow(cm, vmin=0, vmax=1, cmap="Blues")
+            for (i, j), v in np.ndenumerate(cm):
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if v > 0.6 else "black",
+                )
+            ax.set_xticks(range(len(names)), [n[:3] for n in names], fontsize=7)
+            ax.set_yticks(range(len(names)), [n[:3] for n in names], fontsize=7)
+            ax.set_title(f"{title}\n{dataset}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel("true")
+            ax.set_xlabel("predicted", fontsize=7)
+    fig.suptitle("Test confusion matrices (rows normalised, summed over seeds) — Fig. 3 analogue")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_sweeps(summary: dict[str, Any], path: Path) -> None:
+    """Fig. 4 analogue: metrics against epsilon (FF1) and alpha (FF2), mean ± std."""
+    s = summary.get("chsims", {})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    sweeps = [
+        (
+            "epsilon (FF1, Consistent & Random)",
+            [(0.0, "cr_eps0.0"), (0.5, "cr_eps0.5"), (0.9, "cr_eps0.9"), (1.0, "cmkt_add")],
+        ),
+        (
+            "alpha (FF2, Weighted fusion)",
+            [(0.2, "wf_alpha0.2"), (0.4, "wf_alpha0.4"), (0.8, "wf_alpha0.8"), (1.0, "fixmatch")],
+        ),
+    ]
+    for ax, (xlabel, points) in zip(axes, sweeps, strict=True):
+        pts = [(x, s[m]) for x, m in points if m in s]
+        for metric, marker in zip(METRICS, "osd", strict=True):
+            if not pts:
+                continue
+            xs = [p[0] for p in pts]
+            ys = [p[1][metric]["mean"] for p in pts]
+            es = [p[1][metric]["std"] for p in pts]
+            ax.errorbar(xs, ys, yerr=es, marker=marker, capsize=3, label=metric)
+        if "supervised" in s:
+            ax.axhline(
+                s["supervised"]["F1"]["mean"], color="grey", ls="--", lw=1, label="supervised F1"
+            )
+        ax.set_xlabel(xlabel + " (1.0 = CMKT add / FixMatch)")
+        ax.set_ylabel("%")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(
+        "CH-SIMS-like: influence of epsilon and alpha (mean ± std over seeds) — Fig. 4 analogue"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_pseudo_labels(telemetry: dict[str, Any], path: Path) -> None:
+    """Share kept, pseudo-label accuracy (vs the hidden truth) and class mix of kept labels."""
+    datasets = [d for d in ("chsims", "iemocap") if telemetry.get(d)]
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(15, 3.6 * len(datasets)), squeeze=False)
+    for r, dataset in enumerate(datasets):
+        names = classes_of(dataset)
+        methods = list(telemetry[dataset])
+        for method in methods:
+            t = telemetry[dataset][method]
+            label = METHODS[method].label
+            axes[r, 0].plot(t["kept_share"], label=label)
+            axes[r, 1].plot(t["pseudo_label_accuracy"], label=label)
+        bottom = np.zeros(len(methods))
+        for k, name in enumerate(names):
+            shares = []
+            for method in methods:
+                h = np.array(telemetry[dataset][method]["final_kept_class_histogram"], dtype=float)
+                shares.append(h[k] / h.sum() if h.sum() else 0.0)
+            axes[r, 2].barh(range(len(methods)), shares, left=bottom, label=name)
+            bottom += np.array(shares)
+        axes[r, 2].set_yticks(range(len(methods)), [METHODS[m].label for m in methods], fontsize=7)
+        axes[r, 0].set_title(f"{dataset}: share of unlabelled clips kept by the mask", fontsize=9)
+        axes[r, 1].set_title(
+            f"{dataset}: accuracy of kept pseudo-labels (hidden truth)", fontsize=9
+        )
+        axes[r, 2].set_title(f"{dataset}: class mix of kept pseudo-labels, last epoch", fontsize=9)
+        for ax in axes[r, :2]:
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+        axes[r, 1].legend(fontsize=6)
+        axes[r, 2].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(
+    out: Path,
+    runs: dict[str, Any],
+    corpus_stats: dict[str, Any],
+    config: dict[str, Any],
+    seconds: float,
+) -> None:
+    summary = collect(runs)
+    telemetry = telemetry_summary(runs)
+    (out / "results.json").write_text(
+        json.dumps(
+            {"config": config, "corpus": corpus_stats, "summary": summary, "runs": runs}, indent=1
+        )
+    )
+    (out / "pseudo_labels.json").write_text(json.dumps(telemetry, indent=1))
+    plot_confusions(runs, out / "confusion.png")
+    plot_sweeps(summary, out / "sweeps.png")
+    plot_pseudo_labels(telemetry, out / "pseudo_labels.png")
+    scale = config["scale_down"]
+    text = [
+        "# Reproduction of Zhang et al. (2021) on the synthetic audio-visual corpus",
+        "",
+        f"Command: `{config['command']}`  ",
+        f"Profile `{config['profile']}`, seeds {config['seeds']}, device `{config['device']}`, "
+        f"torch {config['torch']}; wall time {seconds / 60:.1f} min.",
+        "",
+        "**Read this first.** These numbers come from a *simulation* of the paper's setting (see "
+        "'Corpus' below), not from CH-SIMS, iQIYI-VID, IEMOCAP or EmoVoxCeleb. The paper's "
+        "columns are its published results on the real datasets, shown for the shape of the "
+        "comparison only; the absolute values are not comparable.",
+        "",
+        f"Scale-down of this profile: {scale}",
+        "",
+        "## Results (mean ± std over seeds, test split, model selected on validation UA)",
+        "",
+        tables(summary),
+        "## Figures",
+        "",
+        "![confusion](confusion.png)",
+        "",
+        "![sweeps](sweeps.png)",
+        "",
+        "![pseudo-labels](pseudo_labels.png)",
+        "",
+        "## Corpus",
+        "",
+        "| knob | value and source |",
+        "| --- | --- |",
+        *[f"| {k} | {v} |" for k, v in KNOBS.items()],
+        "",
+        "Measured on this run's corpus:",
+        "",
+        "```json",
+        json.dumps(corpus_stats, indent=1),
+        "```",
+        "",
+        "## Claims",
+        "",
+        "Each qualitative claim of the paper, tested on this run. 'reproduced' means the mean "
+        "difference is positive and larger than the larger of the two seed standard "
+        "deviations; with three seeds this is a weak test, so read the effect sizes.",
+        "",
+        claims(summary, telemetry),
+        "",
+    ]
+    tmp = out / "report.md.tmp"
+    tmp.write_text("\n".join(text))
+    tmp.replace(out / "report.md")

@@ -1,0 +1,116 @@
+"""End-to-end smoke test of the main job at the tiny profile (seconds), plus its CLI guards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "reproduce_paper.py"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tiny")
+    proc = run("--profile", "tiny", "--seeds", "0", "1", "--out", str(out), "--workers", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_every_output_is_produced_and_well_formed(tiny_run: Path):
+    for name in (
+        "results.json",
+        "report.md",
+        "confusion.png",
+        "sweeps.png",
+        "pseudo_labels.png",
+        "pseudo_labels.json",
+    ):
+        assert (tiny_run / name).is_file(), name
+        assert (tiny_run / name).stat().st_size > 0, name
+    for png in ("confusion.png", "sweeps.png", "pseudo_labels.png"):
+        assert (tiny_run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = json.loads((tiny_run / "results.json").read_text())
+    chsims = results["summary"]["chsims"]
+    assert set(chsims) == {
+        "supervised",
+        "fixmatch",
+        "pi_model",
+        "temporal_ensembling",
+        "dcmkt",
+        "dcmkt_finetune",
+        "cmkt_add",
+        "cr_eps0.0",
+        "cr_eps0.5",
+        "cr_eps0.9",
+        "wf_alpha0.2",
+        "wf_alpha0.4",
+        "wf_alpha0.8",
+    }
+    assert len(results["summary"]["iemocap"]) == 8
+    for entry in chsims.values():
+        assert entry["seeds"] == [0, 1]
+        for metric in ("F1", "WA", "UA"):
+            assert 0.0 <= entry[metric]["mean"] <= 100.0
+    telemetry = json.loads((tiny_run / "pseudo_labels.json").read_text())
+    fixmatch = telemetry["chsims"]["fixmatch"]
+    assert len(fixmatch["kept_share"]) == 2  # one value per epoch
+    assert all(0.0 <= v <= 1.0 for v in fixmatch["kept_share"])
+    text = (tiny_run / "report.md").read_text()
+    for needle in ("Table 3/4 analogue", "Table 5 analogue", "## Claims", "paper F1", "simulation"):
+        assert needle in text
+
+
+def test_rerun_skips_finished_runs(tiny_run: Path):
+    before = {p: p.stat().st_mtime_ns for p in (tiny_run / "runs").rglob("seed*.json")}
+    proc = run("--profile", "tiny", "--seeds", "0", "1", "--out", str(tiny_run))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = {p: p.stat().st_mtime_ns for p in (tiny_run / "runs").rglob("seed*.json")}
+    assert before == after  # nothing was retrained
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--methods", "nope"], "unknown method"),
+        (["--seeds", "-1"], "--seeds"),
+        (["--workers", "0"], "--workers"),
+        (["--profile", "huge"], "invalid choice"),
+        (["--out", "/proc/forbidden"], "not writable"),
+    ],
+)
+def test_bad_options_fail_in_one_line_before_work(args: list[str], message: str):
+    proc = run(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_help_explains_every_option():
+    proc = run("--help")
+    assert proc.returncode == 0
+    for option in (
+        "--profile",
+        "--dataset",
+        "--device",
+        "--seeds",
+        "--methods",
+        "--out",
+        "--workers",
+        "--corpus-seed",
+    ):
+        assert option in proc.stdout
