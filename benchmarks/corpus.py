@@ -52,7 +52,7 @@ KNOBS: dict[str, str] = {
     "expressiveness": "emotion intensity per clip ~ U(0.3, 1.2) labelled, U(0.2, 1.0) in the wild (acted vs spontaneous), assumed",
     "video": "25 fps (Sec. 4.2); faces sampled every 0.24 s with sertoolkit.pooling.frame_indices; 5% of frames have no detected face, assumed",
     "RAF-DB stand-in": "7 expressions with RAF-DB's basic-set prior (3,204 / 5,957 / 1,619 / 2,460 / 867 / 877 / 355, Li et al. 2017); 15,339 images in the paper profile",
-    "STFT features": "sertoolkit.features.SpectrogramFeatures (VGGVox setting), fixed to t = 555 frames (head kept)",
+    "STFT features": "sertoolkit.features.SpectrogramFeatures (VGGVox window, hop and FFT) as log magnitudes, fixed to t = 555 frames (head kept), standardised per bin with labelled-training statistics; no per-utterance normalisation, which erases static prosodic cues (logistic-regression UA 0.42 with it vs 0.52 without, measured once on 700 synthetic clips)",
 }
 
 RAFDB_COUNTS = np.array([3204, 5957, 1619, 2460, 867, 877, 355], dtype=np.float64)
@@ -71,13 +71,13 @@ class Sizes:
     duration: tuple[float, float]
     face_size: int
     time_pool: int  # average-pool STFT frames by this factor (1 = none)
-    freq_pool: int  # average-pool STFT bins by this factor (1 = none)
+    bins: int  # keep the lowest this many STFT bins (512 = all)
 
 
 PROFILES: dict[str, Sizes] = {
-    "paper": Sizes((1368, 456, 457), 14502, 5531, 50000, 15339, (1.5, 5.8), 48, 1, 1),
-    "quick": Sizes((340, 110, 110), 1400, 800, 1400, 2400, (1.0, 2.6), 32, 5, 8),
-    "tiny": Sizes((24, 12, 12), 40, 40, 40, 120, (0.5, 0.9), 32, 5, 8),
+    "paper": Sizes((1368, 456, 457), 14502, 5531, 50000, 15339, (1.5, 5.8), 48, 1, 512),
+    "quick": Sizes((340, 110, 110), 1000, 600, 1000, 2400, (1.0, 2.6), 32, 10, 64),
+    "tiny": Sizes((24, 12, 12), 40, 40, 40, 120, (0.5, 0.9), 32, 10, 64),
 }
 
 
@@ -164,8 +164,15 @@ def _waveforms(
 def _features(
     clips: list[np.ndarray], sizes: Sizes, progress: Callable[[int], None]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """STFT features with sertoolkit, fixed to 555 frames, then the profile's pooling."""
-    extractor = SpectrogramFeatures()
+    """STFT features with sertoolkit, fixed to 555 frames, then the profile's scale-down.
+
+    Log magnitudes without the per-utterance normalisation of VGGVox: that normalisation
+    removes every static cue (level, spectral tilt, pitch level). Measured once on 700 clips
+    (logistic regression on each clip's per-bin mean and std, UA): 0.42 with it, 0.52 with
+    unnormalised log magnitudes. The pipeline standardises every bin with the labelled training
+    split's statistics instead.
+    """
+    extractor = SpectrogramFeatures(log=True, normalize=False)
     out, lens = [], []
     for start in range(0, len(clips), 64):
         chunk = clips[start : start + 64]
@@ -176,10 +183,9 @@ def _features(
         with torch.no_grad():
             feats, frames = extractor(wav, n)
             feats, frames = fix_length(feats, 555, lengths=frames)
-            if sizes.time_pool > 1 or sizes.freq_pool > 1:
-                feats = F.avg_pool2d(
-                    feats.unsqueeze(1), (sizes.time_pool, sizes.freq_pool)
-                ).squeeze(1)
+            feats = feats[:, :, : sizes.bins]
+            if sizes.time_pool > 1:
+                feats = F.avg_pool2d(feats.unsqueeze(1), (sizes.time_pool, 1)).squeeze(1)
                 frames = torch.div(
                     frames + sizes.time_pool - 1, sizes.time_pool, rounding_mode="floor"
                 )

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -72,7 +73,7 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe(50, 512, 8, 8, 2048, 30, 1.0),
-    "quick": Recipe(16, 32, 4, 2, 64, 6, 0.35),
+    "quick": Recipe(10, 32, 4, 2, 64, 6, 0.35),
     "tiny": Recipe(2, 16, 2, 1, 32, 1, 0.35),
 }
 
@@ -146,8 +147,13 @@ def visual_evidence(
     seed: int,
     device: torch.device,
     bar: Callable[[str, int], Callable[[int], None]],
+    face_model_path: Path,
 ) -> tuple[Tensor, Tensor, dict[str, float]]:
-    """Train the face model, score the unlabelled videos, pool and map (Sec. 3.2, 4.4)."""
+    """Train (or load) the face model, score the unlabelled videos, pool and map (Sec. 3.2, 4.4).
+
+    One face model serves both datasets, as in the paper (one RAF-DB model); it is trained on
+    the first dataset's RAF-DB stand-in and saved to ``face_model_path``.
+    """
     torch.manual_seed(seed)
     images = torch.from_numpy(raw["face_images"]).float().div(255).unsqueeze(1)
     labels = torch.from_numpy(raw["face_labels"]).long()
@@ -155,12 +161,18 @@ def visual_evidence(
     n_test = max(n // 10, 1)
     perm = torch.randperm(n)
     test_idx, train_idx = perm[:n_test], perm[n_test:]
-    model = MobileNetV2FaceModel(width_mult=recipe.face_width).to(device)
+    if face_model_path.exists():
+        model = MobileNetV2FaceModel.from_checkpoint(face_model_path, width_mult=recipe.face_width)
+        model = model.to(device)
+        epochs = 0
+    else:
+        model = MobileNetV2FaceModel(width_mult=recipe.face_width).to(device)
+        epochs = recipe.face_epochs
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    steps = recipe.face_epochs * math.ceil(len(train_idx) / 64)
+    steps = epochs * math.ceil(len(train_idx) / 64)
     step = bar(f"{dataset}: training the face model", steps)
     model.train()
-    for _ in range(recipe.face_epochs):
+    for _ in range(epochs):
         order = train_idx[torch.randperm(len(train_idx))]
         for s in range(0, len(order), 64):
             idx = order[s : s + 64]
@@ -172,6 +184,10 @@ def visual_evidence(
             opt.step()
             step(1)
     model.eval()
+    if epochs:
+        tmp = face_model_path.with_name(face_model_path.name + ".tmp")
+        torch.save(model.state_dict(), tmp)
+        tmp.replace(face_model_path)
     face_acc = float(
         (
             frame_probabilities(model, images[test_idx].to(device)).argmax(1).cpu()
@@ -359,26 +375,32 @@ def train_run(
             u_pos += BATCH
             xb = x_l[li].to(device).float()
             lb = len_l[li].to(device)
+            xu = x_u[ui].to(device).float()
+            lu = len_u[ui].to(device)
+            # the strongly augmented views that train go through ONE forward pass (labelled
+            # first, then unlabelled); the weak view, which only labels, runs without gradient
+            views: list[tuple[Tensor, Tensor]] = []
+            if method.kind != "dcmkt":
+                views.append((_sa(xb, lb, g), lb))
+            if method.kind in ("fusion", "dcmkt", "pi", "te"):
+                views.append((_sa(xu, lu, g), lu))
+            if method.kind == "pi":
+                views.append((_sa(xu, lu, g), lu))  # the Pi-model's second stochastic view
+            logits = model(
+                torch.cat([v[0] for v in views]), torch.cat([v[1] for v in views]), validate=False
+            ).split([v[0].shape[0] for v in views])
             loss = torch.zeros((), device=device)
             if method.kind != "dcmkt":
-                loss = nn.functional.cross_entropy(
-                    model(_sa(xb, lb, g), lb, validate=False), y_l[li].to(device)
-                )
-            if method.kind in ("fusion", "dcmkt", "pi", "te"):
-                xu = x_u[ui].to(device).float()
-                lu = len_u[ui].to(device)
+                loss = nn.functional.cross_entropy(logits[0], y_l[li].to(device))
             if method.kind in ("fusion", "dcmkt"):
                 assert method.rule is not None
                 with torch.no_grad():
-                    audio = model(
-                        feature_dropout(xu, WA_DROPOUT, generator=g), lu, validate=False
-                    ).softmax(-1)
+                    weak = feature_dropout(xu, WA_DROPOUT, generator=g)
+                    audio = model(weak, lu, validate=False).softmax(-1)
                 pseudo = method.rule(
                     audio, vis[ui].to(device), valid=vis_ok[ui].to(device), generator=g
                 )
-                loss_u = masked_cross_entropy(
-                    model(_sa(xu, lu, g), lu, validate=False), pseudo, validate=False
-                )
+                loss_u = masked_cross_entropy(logits[-1], pseudo, validate=False)
                 loss = loss_u if method.kind == "dcmkt" else loss + LAMBDA_U * loss_u
                 truth = corpus.u_audio_label[ui].to(device)
                 kept = kept + pseudo.mask.sum()
@@ -387,17 +409,13 @@ def train_run(
                 seen += len(ui)
             elif method.kind == "pi":
                 w = w_max * sigmoid_rampup(step_no, rampup)
-                loss = loss + w * pi_model_loss(
-                    model(_sa(xu, lu, g), lu, validate=False),
-                    model(_sa(xu, lu, g), lu, validate=False),
-                )
+                loss = loss + w * pi_model_loss(logits[1], logits[2])
             elif method.kind == "te":
                 assert te is not None
                 w = w_max * sigmoid_rampup(step_no, rampup)
-                logits_u = model(_sa(xu, lu, g), lu, validate=False)
                 ids = ui.to(device)
-                loss = loss + w * te.loss(logits_u, ids, validate=False)
-                te.update(ids, logits_u.softmax(-1), validate=False)
+                loss = loss + w * te.loss(logits[1], ids, validate=False)
+                te.update(ids, logits[1].softmax(-1), validate=False)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)

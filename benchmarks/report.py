@@ -336,6 +336,13 @@ def plot_sweeps(summary: dict[str, Any], path: Path) -> None:
 def plot_pseudo_labels(telemetry: dict[str, Any], path: Path) -> None:
     """Share kept, pseudo-label accuracy (vs the hidden truth) and class mix of kept labels."""
     datasets = [d for d in ("chsims", "iemocap") if telemetry.get(d)]
+    if not datasets:  # no pseudo-labelling method in this run
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no pseudo-labelling method was run", ha="center", va="center")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return
     fig, axes = plt.subplots(len(datasets), 3, figsize=(15, 3.6 * len(datasets)), squeeze=False)
     for r, dataset in enumerate(datasets):
         names = classes_of(dataset)

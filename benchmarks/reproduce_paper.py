@@ -181,7 +181,7 @@ def prepare(
         visual, valid, stats = saved["visual"], saved["valid"], json.loads(saved["stats"])
     else:
         visual, valid, stats = pipeline.visual_evidence(
-            raw, dataset, recipe, args.corpus_seed, device, make_bar
+            raw, dataset, recipe, args.corpus_seed, device, make_bar, cache / "face-model.pt"
         )
         tmp = vis_path.with_name(vis_path.name + ".tmp")
         torch.save({"visual": visual, "valid": valid, "stats": json.dumps(stats)}, tmp)

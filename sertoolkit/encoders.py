@@ -110,6 +110,10 @@ class TransformerSER(nn.Module):
         num_layers: Transformer blocks (paper: 8).
         dim_feedforward: Width of each block's feed-forward layer.
         dropout: Dropout after every linear map, in ``[0, 1)``.
+        attention_dropout: Dropout on the attention weights, in ``[0, 1)``. The paper
+            regularises "every linear mapping" with dropout; the attention weights are not a
+            linear map, so this defaults to 0 (it is also the costliest dropout: one draw per
+            query-key pair).
         norm_first: Pre-norm (``True``) or post-norm blocks.
         positional: Add sinusoidal position encodings.
 
@@ -140,6 +144,7 @@ class TransformerSER(nn.Module):
         num_layers: int = 8,
         dim_feedforward: int = 2048,
         dropout: float = 0.1,
+        attention_dropout: float = 0.0,
         norm_first: bool = True,
         positional: bool = True,
     ) -> None:
@@ -151,6 +156,9 @@ class TransformerSER(nn.Module):
         self.num_layers = check_positive_int("num_layers", num_layers)
         check_positive_int("dim_feedforward", dim_feedforward)
         self.dropout_p = check_unit_interval("dropout", dropout, open_right=True)
+        self.attention_dropout = check_unit_interval(
+            "attention_dropout", attention_dropout, open_right=True
+        )
         if d_model % num_heads:
             raise fail("d_model", f"divisible by num_heads={num_heads}", d_model)
         if positional and d_model % 2:
@@ -167,6 +175,9 @@ class TransformerSER(nn.Module):
             batch_first=True,
             norm_first=norm_first,
         )
+        # nn.TransformerEncoderLayer applies its one `dropout` to the attention weights too;
+        # those are not a linear map, so they get their own rate
+        layer.self_attn.dropout = self.attention_dropout
         self.encoder = nn.TransformerEncoder(
             layer,
             num_layers,
@@ -229,7 +240,8 @@ class TransformerSER(nn.Module):
         return (
             f"input_dim={self.input_dim}, num_classes={self.num_classes}, "
             f"d_model={self.d_model}, num_heads={self.num_heads}, num_layers={self.num_layers}, "
-            f"dropout={self.dropout_p}, norm_first={self.norm_first}, positional={self.positional}"
+            f"dropout={self.dropout_p}, attention_dropout={self.attention_dropout}, "
+            f"norm_first={self.norm_first}, positional={self.positional}"
         )
 
 

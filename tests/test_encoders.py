@@ -220,6 +220,7 @@ def test_every_linear_map_is_followed_by_dropout():
     model = small_model(dropout=0.2)
     layer = model.encoder.layers[0]
     assert isinstance(model.input_dropout, torch.nn.Dropout)
-    assert layer.self_attn.dropout == 0.2  # attention weights
+    assert layer.self_attn.dropout == 0.0  # attention weights are not a linear map
+    assert small_model(attention_dropout=0.3).encoder.layers[1].self_attn.dropout == 0.3
     assert layer.dropout1.p == layer.dropout.p == layer.dropout2.p == 0.2  # attention out, FF
     assert isinstance(model.head[2], torch.nn.Dropout)  # hidden layer of the MLP head
