@@ -73,7 +73,7 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe(50, 512, 8, 8, 2048, 30, 1.0),
-    "quick": Recipe(10, 32, 4, 2, 64, 6, 0.35),
+    "quick": Recipe(10, 32, 4, 2, 64, 12, 0.35),
     "tiny": Recipe(2, 16, 2, 1, 32, 1, 0.35),
 }
 
@@ -168,7 +168,7 @@ def visual_evidence(
     else:
         model = MobileNetV2FaceModel(width_mult=recipe.face_width).to(device)
         epochs = recipe.face_epochs
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     steps = epochs * math.ceil(len(train_idx) / 64)
     step = bar(f"{dataset}: training the face model", steps)
     model.train()

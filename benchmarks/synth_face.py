@@ -41,7 +41,7 @@ def render(
     size: int = 32,
     intensity: np.ndarray | None = None,
     identity: np.ndarray | None = None,
-    noise: float = 0.08,
+    noise: float = 0.05,
 ) -> np.ndarray:
     """Render faces: ``expression`` holds class indices into :data:`EXPRESSIONS`.
 
@@ -60,7 +60,7 @@ def render(
     eye_y = -0.12 + 0.02 * identity[:, 1][:, None, None]
     mouth_y = 0.22 + 0.02 * identity[:, 2][:, None, None]
     # pose: shift and scale, then a pixel grid in face coordinates
-    shift = rng.normal(0, 0.05, (n, 2))
+    shift = rng.normal(0, 0.03, (n, 2))
     scale = rng.normal(1.0, 0.05, n)
     lin = np.linspace(-0.5, 0.5, size)
     yy, xx = np.meshgrid(lin, lin, indexing="ij")
@@ -72,19 +72,19 @@ def render(
     img = np.where(skin, 0.7, img)
     ax = np.abs(x)
     # eyes: ellipses whose height follows eye_open
-    eye_h = np.clip(0.035 * (1 + 0.8 * eye), 0.006, 0.09)
+    eye_h = np.clip(0.04 * (1 + 1.0 * eye), 0.008, 0.1)
     eyes = ((ax - 0.13) / 0.06) ** 2 + ((y - eye_y) / eye_h) ** 2 < 1
     img = np.where(eyes, 0.1, img)
     # brows: thick line segments above the eyes; inner ends move with brow_inner
-    brow_base = eye_y - 0.09 - 0.045 * brow
-    brow_y = brow_base - 0.05 * inner * (0.21 - ax) / 0.13
-    brows = (np.abs(y - brow_y) < 0.014) & (ax > 0.06) & (ax < 0.21)
+    brow_base = eye_y - 0.09 - 0.07 * brow
+    brow_y = brow_base - 0.09 * inner * (0.21 - ax) / 0.13
+    brows = (np.abs(y - brow_y) < 0.02) & (ax > 0.06) & (ax < 0.21)
     img = np.where(brows, 0.05, img)
     # mouth: a parabola bent by mouth_curve, opened by mouth_open, skewed by asymmetry
     half_w = 0.11 * (1 + 0.35 * width)
     u = x / half_w
-    centre = mouth_y - 0.04 * curve * u**2 + 0.02 * asym * u
-    thickness = 0.012 + 0.035 * np.clip(mouth_open, 0, None) * (1 - u**2)
+    centre = mouth_y - 0.09 * curve * u**2 + 0.04 * asym * u
+    thickness = 0.018 + 0.06 * np.clip(mouth_open, 0, None) * (1 - u**2)
     mouth = (np.abs(u) < 1) & (np.abs(y - centre) < thickness)
     img = np.where(mouth, 0.08, img)
     # lighting gradient and noise
