@@ -102,7 +102,7 @@ def _mean(summary: dict[str, Any], dataset: str, method: str, m: str) -> tuple[f
 def _verdict(a: tuple[float, float] | None, b: tuple[float, float] | None) -> tuple[str, str]:
     """Does a > b hold? Effect = mean difference; 'clear' if it exceeds both seed spreads."""
     if a is None or b is None:
-        return "not run", "-"
+        return "not measurable in this run", "-"
     diff = a[0] - b[0]
     spread = max(a[1], b[1])
     effect = f"{diff:+.2f} points (seed std up to {spread:.2f})"
@@ -186,6 +186,8 @@ def claims(summary: dict[str, Any], telemetry: dict[str, Any]) -> str:
         if not values:
             return None
         arr = np.array(values, dtype=float)
+        if np.isnan(arr).all():
+            return None  # e.g. the mask kept no clip in the last epoch
         return float(np.nanmean(arr)) * 100, float(np.nanstd(arr)) * 100
 
     add(
@@ -216,18 +218,21 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
 
             def series(
                 key: str, per_seed: list[Any] = per_seed, epochs: int = epochs
-            ) -> list[float]:
-                return [
-                    float(
-                        np.nanmean([np.nan if t[e][key] is None else t[e][key] for t in per_seed])
-                    )
-                    for e in range(epochs)
-                ]
+            ) -> list[float | None]:
+                out: list[float | None] = []
+                for e in range(epochs):
+                    vals = [t[e][key] for t in per_seed if t[e][key] is not None]
+                    out.append(float(np.mean(vals)) if vals else None)  # None: nothing kept
+                return out
 
             finals_acc, finals_ent = [], []
             for t in per_seed:
                 h = np.array(t[-1]["kept_class_histogram"], dtype=float)
-                p = h / h.sum() if h.sum() else h
+                if h.sum() == 0:  # nothing kept: the class mix is undefined, not "zero entropy"
+                    finals_ent.append(np.nan)
+                    finals_acc.append(np.nan)
+                    continue
+                p = h / h.sum()
                 finals_ent.append(float(-(p[p > 0] * np.log(p[p > 0])).sum() / np.log(len(h))))
                 finals_acc.append(
                     np.nan
@@ -241,8 +246,8 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
                     int(v)
                     for v in np.sum([t[-1]["kept_class_histogram"] for t in per_seed], axis=0)
                 ],
-                "final_accuracy": finals_acc,
-                "final_entropy": finals_ent,
+                "final_accuracy": [None if np.isnan(v) else v for v in finals_acc],
+                "final_entropy": [None if np.isnan(v) else v for v in finals_ent],
             }
     return out
 
@@ -400,7 +405,7 @@ def write_report(
         "",
         f"Command: `{config['command']}`  ",
         f"Profile `{config['profile']}`, seeds {config['seeds']}, device `{config['device']}`, "
-        f"torch {config['torch']}; wall time {seconds / 60:.1f} min.",
+        f"torch {config['torch']}; this invocation took {seconds / 60:.1f} min (finished runs found on disk are reused, not retrained).",
         "",
         "**Read this first.** These numbers come from a *simulation* of the paper's setting (see "
         "'Corpus' below), not from CH-SIMS, iQIYI-VID, IEMOCAP or EmoVoxCeleb. The paper's "
