@@ -73,7 +73,7 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe(50, 512, 8, 8, 2048, 30, 1.0),
-    "quick": Recipe(10, 32, 4, 2, 64, 12, 0.35),
+    "quick": Recipe(9, 32, 4, 2, 64, 12, 0.35),
     "tiny": Recipe(2, 16, 2, 1, 32, 1, 0.35),
 }
 

@@ -38,10 +38,10 @@ from tqdm import tqdm
 SCALE_DOWN = {
     "paper": "none: the paper's sizes (EmoVoxCeleb capped at 50,000 clips), 50 epochs, the paper's encoder (512 x 8 heads x 8 blocks), 555 x 512 STFT features.",
     "quick": (
-        "labelled sets of 560 (CH-SIMS-like) and 400 (IEMOCAP-like) clips, 1,000 unlabelled clips each, "
+        "labelled sets of 560 (CH-SIMS-like) and 400 (IEMOCAP-like) clips, 800 unlabelled clips each, "
         "clips of 1.0-2.6 s, 2,400 face images; STFT log magnitudes (555 x 512) cut to the lowest 64 bins "
         "(0-2 kHz) and average-pooled over 10 frames (56 x 64); encoder 32 wide x 4 heads x 2 blocks; "
-        "10 epochs; one MobileNetV2 (width 0.35) face model on 32 x 32 faces, trained for 12 epochs and "
+        "9 epochs; one MobileNetV2 (width 0.35) face model on 32 x 32 faces, trained for 12 epochs and "
         "shared by both datasets. Everything else (recipe, methods, fusion rules) is the paper's."
     ),
     "tiny": "a smoke-test size: a few dozen clips, 2 epochs. Its numbers mean nothing.",
