@@ -212,7 +212,6 @@ def generate(
             return {k: data[k] for k in data.files}
     rng = np.random.default_rng([seed, 0 if dataset == "chsims" else 1])
     n_classes = 3 if dataset == "chsims" else 4
-    arrays: dict[str, np.ndarray] = {}
 
     if dataset == "chsims":
         prior_l = np.array([0.40, 0.25, 0.35])

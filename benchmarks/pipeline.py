@@ -35,9 +35,9 @@ from sertoolkit.fusion import (
 )
 from sertoolkit.losses import TemporalEnsembling, pi_model_loss, sigmoid_rampup
 from sertoolkit.metrics import (
+    accuracy_from_confusion,
     confusion_matrix,
     unweighted_accuracy_from_confusion,
-    weighted_accuracy,
     weighted_f1_from_confusion,
 )
 from sertoolkit.pooling import pool_frames
@@ -212,7 +212,6 @@ def visual_evidence(
     if scored:
         probs7[keep] = torch.cat(scored)
     probs7 = probs7.view(n_u, max_frames, 7)
-    probs7[~mask] = 1.0 / 7  # never read: masked out of the pooling
     pooled7, has_face = pool_frames(probs7, mask)
     label_map = EXPRESSION_TO_SENTIMENT if dataset == "chsims" else EXPRESSION_TO_IEMOCAP
     safe7 = torch.where(has_face.unsqueeze(1), pooled7, torch.full_like(pooled7, 1 / 7))
@@ -307,7 +306,7 @@ def evaluate(
     cm = confusion_matrix(pred, y.to(device), classes)
     return {
         "F1": float(weighted_f1_from_confusion(cm)),
-        "WA": float(weighted_accuracy(pred, y.to(device))),
+        "WA": float(accuracy_from_confusion(cm)),
         "UA": float(unweighted_accuracy_from_confusion(cm)),
     }, cm.cpu()
 
