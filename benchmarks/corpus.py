@@ -52,7 +52,7 @@ KNOBS: dict[str, str] = {
     "expressiveness": "emotion intensity per clip ~ U(0.3, 1.2) labelled, U(0.2, 1.0) in the wild (acted vs spontaneous), assumed",
     "video": "25 fps (Sec. 4.2); faces sampled every 0.24 s with sertoolkit.pooling.frame_indices; 5% of frames have no detected face, assumed",
     "RAF-DB stand-in": "7 expressions with RAF-DB's basic-set prior (3,204 / 5,957 / 1,619 / 2,460 / 867 / 877 / 355, Li et al. 2017); 15,339 images in the paper profile",
-    "STFT features": "sertoolkit.features.SpectrogramFeatures (VGGVox window, hop and FFT) as log magnitudes, fixed to t = 555 frames (head kept), standardised per bin with labelled-training statistics; no per-utterance normalisation, which erases static prosodic cues (logistic-regression UA 0.42 with it vs 0.52 without, measured once on 700 synthetic clips)",
+    "STFT features": "sertoolkit.features.SpectrogramFeatures (VGGVox window, hop and FFT) as log magnitudes, fixed to t = 555 frames (head kept), not standardised (the encoder's input projection and pre-norm blocks take them as they are); no per-utterance normalisation, which erases static prosodic cues (logistic-regression UA 0.42 with it vs 0.52 without, measured once on 700 synthetic clips)",
 }
 
 RAFDB_COUNTS = np.array([3204, 5957, 1619, 2460, 867, 877, 355], dtype=np.float64)
@@ -169,8 +169,7 @@ def _features(
     Log magnitudes without the per-utterance normalisation of VGGVox: that normalisation
     removes every static cue (level, spectral tilt, pitch level). Measured once on 700 clips
     (logistic regression on each clip's per-bin mean and std, UA): 0.42 with it, 0.52 with
-    unnormalised log magnitudes. The pipeline standardises every bin with the labelled training
-    split's statistics instead.
+    unnormalised log magnitudes. The pipeline feeds them to the encoder as they are.
     """
     extractor = SpectrogramFeatures(log=True, normalize=False)
     out, lens = [], []

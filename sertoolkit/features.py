@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torchaudio
+from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from sertoolkit._checkpoint import load_strict, read_state_dict
@@ -50,6 +51,7 @@ from sertoolkit.masking import lengths_to_mask
 
 __all__ = [
     "TARGET_SAMPLE_RATE",
+    "VIDEO_SUFFIXES",
     "FixSide",
     "SpectrogramFeatures",
     "Wav2VecFeatures",
@@ -419,9 +421,11 @@ def load_audio(path: str | os.PathLike[str], *, sample_rate: int = TARGET_SAMPLE
     """Read an audio file as a mono float32 waveform at ``sample_rate``.
 
     Decoding uses ``soundfile`` (libsndfile: WAV, FLAC, OGG/Vorbis, MP3 and more), which works
-    with torchaudio 2.11, whose own ``load`` needs the separate ``torchcodec`` package.
+    with torchaudio 2.11, whose own ``load`` needs the separate ``torchcodec`` package. The
+    audio track of a video or AAC file (:data:`VIDEO_SUFFIXES`, e.g. CH-SIMS' ``.mp4`` clips)
+    is decoded with PyAV (``pip install 'sertoolkit[video]'``), the maintained Python binding
+    of FFmpeg whose wheels bundle the FFmpeg libraries, so no system FFmpeg is needed.
     Channels are averaged; the signal is resampled with :func:`torchaudio.functional.resample`.
-    Audio inside video containers (mp4) is not read here.
 
     Args:
         path: Local file path.
@@ -437,14 +441,19 @@ def load_audio(path: str | os.PathLike[str], *, sample_rate: int = TARGET_SAMPLE
         FileNotFoundError: If ``path`` does not exist.
         ValueError: If the file cannot be decoded or holds no samples (the message names it).
     """
-    import soundfile
-
     check_positive_int("sample_rate", sample_rate)
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"Audio file not found: {str(file)!r}")
     try:
-        data, rate = soundfile.read(str(file), dtype="float32", always_2d=True)
+        if file.suffix.lower() in VIDEO_SUFFIXES:
+            data, rate = _decode_av_audio(file)
+        else:
+            import soundfile
+
+            data, rate = soundfile.read(str(file), dtype="float32", always_2d=True)
+    except ImportError:
+        raise
     except Exception as err:
         raise ValueError(f"Could not decode audio file {str(file)!r}: {err}") from err
     if data.shape[0] == 0:
@@ -453,3 +462,34 @@ def load_audio(path: str | os.PathLike[str], *, sample_rate: int = TARGET_SAMPLE
     if rate != sample_rate:
         wav = torchaudio.functional.resample(wav, rate, sample_rate)
     return wav
+
+
+VIDEO_SUFFIXES: frozenset[str] = frozenset(
+    {".mp4", ".m4v", ".m4a", ".aac", ".mov", ".mkv", ".webm", ".avi", ".flv"}
+)
+"""File suffixes whose audio :func:`load_audio` decodes with PyAV instead of soundfile."""
+
+
+def _decode_av_audio(file: Path) -> tuple[NDArray[Any], int]:
+    """``(samples, channels)`` float32 audio of a container's first audio stream, and its rate."""
+    try:
+        import av
+    except ImportError as err:  # pragma: no cover - exercised only without PyAV
+        raise ImportError(
+            f"Reading the audio of {str(file)!r} needs PyAV: pip install 'sertoolkit[video]'"
+        ) from err
+    opener: Any = av.open  # PyAV's overloads leave types unknown under strict checking
+    with opener(str(file)) as container:
+        if not container.streams.audio:
+            raise ValueError("no audio stream")
+        stream: Any = container.streams.audio[0]
+        rate = int(stream.rate)
+        chunks: list[NDArray[Any]] = []
+        resampler = av.AudioResampler(format="fltp", rate=rate)
+        for frame in container.decode(stream):
+            chunks.extend(f.to_ndarray() for f in resampler.resample(frame))
+        chunks.extend(f.to_ndarray() for f in resampler.resample(None))
+    if not chunks:
+        return np.zeros((0, 1), dtype=np.float32), rate
+    audio: NDArray[np.float32] = np.concatenate(chunks, axis=1).astype(np.float32)
+    return np.ascontiguousarray(np.swapaxes(audio, 0, 1)), rate

@@ -1,0 +1,232 @@
+"""Extract audio features once, cache them on disk as memory-mappable arrays, resume on restart.
+
+:func:`extract_features` runs a feature extractor (:class:`sertoolkit.features.SpectrogramFeatures`,
+:class:`sertoolkit.features.Wav2VecFeatures`, or any module with their call signature) over a
+list of audio files and stores, in ``<cache_dir>/<key>/``:
+
+* ``features.npy``: ``(files, max_frames, dim)`` float16, valid frames first, zero padding
+  after (the library's layout; sequences longer than ``max_frames`` keep their head, see
+  :func:`sertoolkit.features.fix_length`), read back with ``numpy.load(..., mmap_mode="r")``;
+* ``lengths.npy``: ``(files,)`` int64 valid frames;
+* ``ok.npy``: ``(files,)`` bool, ``False`` for a file that was skipped (its row is zeros);
+* ``skipped.json``: the skipped files and why (unreadable, empty, too short for one frame);
+* ``meta.json``: the settings the key was made from.
+
+The key hashes the extractor's class, settings and weights, ``max_frames``, and every file's
+path, size and modification time, so a second run with the same inputs reads the cache and any
+change extracts afresh. Work in progress lives in ``<key>.partial/`` and is flushed after
+every batch with a record of how far it got; an interrupted extraction resumes there and the
+folder is renamed to ``<key>/`` only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import Tensor, nn
+
+from sertoolkit.datasets._common import Skipped
+from sertoolkit.features import TARGET_SAMPLE_RATE, fix_length, load_audio
+
+__all__ = ["FeatureSet", "extract_features"]
+
+
+@dataclass
+class FeatureSet:
+    """Cached features of a list of files (see the module docstring for the layout).
+
+    Attributes:
+        features: ``(files, max_frames, dim)`` float16, memory-mapped read-only.
+        lengths: ``(files,)`` int64 valid frames (0 for a skipped file).
+        ok: ``(files,)`` bool, ``False`` for a skipped file.
+        skipped: The skipped files and why.
+        path: The cache folder.
+    """
+
+    features: NDArray[Any]
+    lengths: NDArray[Any]
+    ok: NDArray[Any]
+    skipped: list[Skipped] = field(default_factory=list[Skipped])
+    path: Path = Path()
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+    def tensors(self, index: Sequence[int] | NDArray[Any] | None = None) -> tuple[Tensor, Tensor]:
+        """``(features, lengths)`` of the given rows (all by default) as tensors in memory."""
+        rows = slice(None) if index is None else np.asarray(index, dtype=np.int64)
+        return (
+            torch.as_tensor(np.array(self.features[rows])),
+            torch.as_tensor(np.array(self.lengths[rows])),
+        )
+
+
+def _fingerprint(extractor: nn.Module, files: Sequence[Path], settings: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(type(extractor).__qualname__.encode())
+    digest.update(extractor.extra_repr().encode())
+    for name, tensor in sorted(extractor.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    for file in files:
+        try:
+            stat = file.stat()
+            digest.update(f"{file}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{file}|missing\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _write_json(path: Path, data: object) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _load(folder: Path) -> FeatureSet:
+    skipped = [Skipped(Path(p), r) for p, r in json.loads((folder / "skipped.json").read_text())]
+    return FeatureSet(
+        np.load(folder / "features.npy", mmap_mode="r"),
+        np.load(folder / "lengths.npy"),
+        np.load(folder / "ok.npy"),
+        skipped,
+        folder,
+    )
+
+
+def extract_features(
+    files: Sequence[str | os.PathLike[str]],
+    extractor: nn.Module,
+    cache_dir: str | os.PathLike[str],
+    *,
+    max_frames: int,
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
+    settings: Mapping[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> FeatureSet:
+    """Extract (or read from the cache) features of audio files; skip and report bad files.
+
+    Each file is read with :func:`sertoolkit.features.load_audio` at 16 kHz. A file that
+    cannot be read, holds no samples or is too short to give one frame is recorded in
+    ``skipped`` (path and reason) and its row stays zero with ``ok = False``; extraction goes
+    on. Batches are zero-padded; both sertoolkit extractors make an example's features
+    independent of its batch's padding.
+
+    Args:
+        files: Audio files, in the order of the rows.
+        extractor: ``extractor(waveforms (b, samples), lengths (b,)) -> (features (b, t, d),
+            frames (b,))`` at 16 kHz.
+        cache_dir: Folder of the cache (created if needed).
+        max_frames: Frames kept per file (paper: 555 STFT, 445 wav2vec).
+        batch_size: Files per extractor call.
+        device: Where the extractor runs (default: where its parameters or buffers are).
+        settings: Extra values to key the cache with (e.g. a feature transform applied later).
+        progress: Called with the number of files done after each batch (also for the
+            files a resumed run finds done).
+
+    Returns:
+        The cached features, memory-mapped.
+
+    Raises:
+        ValueError: On a bad ``max_frames`` or ``batch_size``.
+    """
+    if not (isinstance(max_frames, int) and max_frames > 0):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ValueError(f"Expected `max_frames` to be an int > 0, but got {max_frames!r}.")
+    if not (isinstance(batch_size, int) and batch_size > 0):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ValueError(f"Expected `batch_size` to be an int > 0, but got {batch_size!r}.")
+    paths = [Path(f) for f in files]
+    meta = {"max_frames": max_frames, "sample_rate": TARGET_SAMPLE_RATE, **(settings or {})}
+    key = _fingerprint(extractor, paths, meta)
+    root = Path(cache_dir)
+    final = root / key
+    if (final / "skipped.json").is_file():
+        if progress is not None:
+            progress(len(paths))
+        return _load(final)
+    if device is None:
+        tensor = next(iter(extractor.parameters()), next(iter(extractor.buffers()), None))
+        device = tensor.device if tensor is not None else "cpu"
+    dev = torch.device(device)
+    extractor.eval()
+    with torch.no_grad():  # the feature dimension, from one second of silence
+        probe = torch.zeros(1, TARGET_SAMPLE_RATE, device=dev)
+        dim = int(extractor(probe, torch.tensor([TARGET_SAMPLE_RATE], device=dev))[0].shape[2])
+    partial = root / f"{key}.partial"
+    state_file = partial / "progress.json"
+    n = len(paths)
+    state: dict[str, Any]
+    if state_file.is_file():
+        state = json.loads(state_file.read_text())
+        feats = np.lib.format.open_memmap(partial / "features.npy", mode="r+")
+        lengths = np.load(partial / "lengths.npy")
+        ok = np.load(partial / "ok.npy")
+    else:
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        state = {"done": 0, "skipped": []}
+        feats = np.lib.format.open_memmap(
+            partial / "features.npy", mode="w+", dtype=np.float16, shape=(n, max_frames, dim)
+        )
+        lengths = np.zeros(n, dtype=np.int64)
+        ok = np.zeros(n, dtype=bool)
+    done = int(state["done"])
+    skipped_rows = cast(list[list[str]], state["skipped"])
+    if progress is not None and done:
+        progress(done)
+    while done < n:
+        batch = range(done, min(done + batch_size, n))
+        waves: list[tuple[int, Tensor]] = []
+        for i in batch:
+            try:
+                wave = load_audio(paths[i])
+            except (OSError, ValueError) as err:
+                reason = "empty (no samples)" if "no samples" in str(err) else f"unreadable: {err}"
+                skipped_rows.append([str(paths[i]), reason])
+                continue
+            waves.append((i, wave))
+        if waves:
+            sizes = torch.tensor([w.shape[0] for _, w in waves])
+            padded = torch.zeros(len(waves), int(sizes.max()))
+            for j, (_, w) in enumerate(waves):
+                padded[j, : w.shape[0]] = w
+            with torch.no_grad():
+                out, frames = extractor(padded.to(dev), sizes.to(dev))
+                out, frames = fix_length(out, max_frames, lengths=frames)
+            out_np = out.to("cpu", torch.float16).numpy()
+            frames_np = frames.cpu().numpy()
+            for j, (i, w) in enumerate(waves):
+                if frames_np[j] <= 0:
+                    skipped_rows.append(
+                        [str(paths[i]), f"too short: {w.shape[0]} samples at 16 kHz give no frame"]
+                    )
+                    continue
+                feats[i] = out_np[j]
+                lengths[i] = frames_np[j]
+                ok[i] = True
+        done = batch.stop
+        feats.flush()
+        np.save(partial / "lengths.npy", lengths)
+        np.save(partial / "ok.npy", ok)
+        _write_json(state_file, {"done": done, "skipped": skipped_rows})
+        if progress is not None:
+            progress(len(batch))
+    _write_json(partial / "meta.json", {"key": key, "files": n, "dim": dim, **meta})
+    _write_json(partial / "skipped.json", skipped_rows)
+    state_file.unlink()
+    del feats
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+    return _load(final)
