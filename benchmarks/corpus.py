@@ -182,17 +182,26 @@ def _features(
         with torch.no_grad():
             feats, frames = extractor(wav, n)
             feats, frames = fix_length(feats, 555, lengths=frames)
-            feats = feats[:, :, : sizes.bins]
-            if sizes.time_pool > 1:
-                feats = F.avg_pool2d(feats.unsqueeze(1), (sizes.time_pool, 1)).squeeze(1)
-                frames = torch.div(
-                    frames + sizes.time_pool - 1, sizes.time_pool, rounding_mode="floor"
-                )
-                frames = frames.clamp(max=feats.shape[1])
+            feats, frames = scale_down(feats, frames, sizes)
         out.append(feats.to(torch.float16))
         lens.append(frames)
         progress(len(chunk))
     return torch.cat(out), torch.cat(lens)
+
+
+def scale_down(
+    feats: torch.Tensor, frames: torch.Tensor, sizes: Sizes, *, cut_bins: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The profile's scale-down of ``(n, time, dim)`` features: keep the lowest ``sizes.bins``
+    dimensions (STFT bins; ``cut_bins=False`` for wav2vec channels) and average-pool time by
+    ``sizes.time_pool`` (a partly valid window counts as valid)."""
+    if cut_bins:
+        feats = feats[:, :, : sizes.bins]
+    if sizes.time_pool > 1:
+        feats = F.avg_pool2d(feats.unsqueeze(1), (sizes.time_pool, 1)).squeeze(1)
+        frames = torch.div(frames + sizes.time_pool - 1, sizes.time_pool, rounding_mode="floor")
+        frames = frames.clamp(max=feats.shape[1])
+    return feats, frames
 
 
 def generate(

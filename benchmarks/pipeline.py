@@ -363,6 +363,7 @@ def train_run(
         model.train()
         l_perm = torch.randperm(n_l, generator=g)
         kept = torch.zeros((), device=device)
+        kept_known = torch.zeros((), device=device)  # kept clips whose hidden truth is known
         correct = torch.zeros((), device=device)
         seen = 0
         hist = torch.zeros(classes, device=device)
@@ -401,9 +402,11 @@ def train_run(
                 )
                 loss_u = masked_cross_entropy(logits[-1], pseudo, validate=False)
                 loss = loss_u if method.kind == "dcmkt" else loss + LAMBDA_U * loss_u
-                truth = corpus.u_audio_label[ui].to(device)
+                truth = corpus.u_audio_label[ui].to(device)  # -1: unknown (real data)
+                known = pseudo.mask & (truth >= 0)
                 kept = kept + pseudo.mask.sum()
-                correct = correct + (pseudo.mask & (pseudo.targets == truth)).sum()
+                kept_known = kept_known + known.sum()
+                correct = correct + (known & (pseudo.targets == truth)).sum()
                 hist = hist + torch.bincount(pseudo.targets[pseudo.mask], minlength=classes)
                 seen += len(ui)
             elif method.kind == "pi":
@@ -423,12 +426,12 @@ def train_run(
             step_no += 1
             progress(1)
         if seen:
-            k = float(kept)
+            k, k_known = float(kept), float(kept_known)
             telemetry.append(
                 {
                     "epoch": epoch,
                     "kept_share": k / seen,
-                    "pseudo_label_accuracy": float(correct) / k if k else None,
+                    "pseudo_label_accuracy": float(correct) / k_known if k_known else None,
                     "kept_class_histogram": [int(v) for v in hist.tolist()],
                 }
             )

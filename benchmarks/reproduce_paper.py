@@ -11,6 +11,13 @@ command skips finished runs, so an interrupted run resumes where it stopped.
     python benchmarks/reproduce_paper.py                  # quick profile, both datasets
     python benchmarks/reproduce_paper.py --profile paper --device cuda
     python benchmarks/reproduce_paper.py --dataset chsims --methods supervised cr_eps0.5
+
+With the real datasets (read from their native layouts; see docs/pages/datasets.md):
+
+    python benchmarks/reproduce_paper.py --dataset iemocap --iemocap-root IEMOCAP_full_release \
+        --unlabelled emovoxceleb.csv --wav2vec-checkpoint wav2vec2_base.pt --profile paper
+    python benchmarks/reproduce_paper.py --dataset chsims --chsims-root CH-SIMS \
+        --unlabelled iqiyi.jsonl --face-model rafdb_mobilenetv2.pt --profile paper
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus as corpus_mod
 import pipeline
+import real_data
 import report
 from tqdm import tqdm
 
@@ -100,6 +108,95 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="CPU threads PyTorch may use (torch.set_num_threads); default: all cores",
     )
     parser.add_argument("--corpus-seed", type=int, default=0, help="seed of the synthetic corpus")
+    real = parser.add_argument_group(
+        "real datasets",
+        "Run on IEMOCAP or CH-SIMS instead of the synthetic corpus: give the release folder "
+        "with --dataset and --unlabelled (schema of the manifest: docs/pages/datasets.md). "
+        "Features and face evidence are cached in <out>/cache; nothing is downloaded.",
+    )
+    real.add_argument(
+        "--iemocap-root",
+        type=Path,
+        help="IEMOCAP release folder (Session1 ... Session5); needs --dataset iemocap",
+    )
+    real.add_argument(
+        "--chsims-root",
+        type=Path,
+        help="CH-SIMS release folder (label.csv, Raw/); needs --dataset chsims",
+    )
+    real.add_argument(
+        "--unlabelled",
+        type=Path,
+        help="manifest (.csv or .jsonl) of the unlabelled audio-visual clips "
+        "(EmoVoxCeleb-like for IEMOCAP, iQIYI-VID-like for CH-SIMS)",
+    )
+    real.add_argument(
+        "--features",
+        choices=["auto", "stft", "wav2vec"],
+        default="auto",
+        help="audio features; auto = the paper's: STFT for CH-SIMS (Mandarin), wav2vec for "
+        "IEMOCAP (English)",
+    )
+    real.add_argument(
+        "--wav2vec-checkpoint",
+        type=Path,
+        help="local wav2vec 2.0 weights (torchaudio state dict or HuggingFace .bin/.safetensors); "
+        "needed for wav2vec features",
+    )
+    real.add_argument(
+        "--wav2vec-architecture",
+        choices=["base", "large", "large_lv60k"],
+        default="base",
+        help="architecture of --wav2vec-checkpoint",
+    )
+    real.add_argument(
+        "--chsims-annotation",
+        choices=["label_A", "label", "label_T", "label_V"],
+        default="label_A",
+        help="CH-SIMS score column that gives the sentiment: label_A (audio only; the task is "
+        "speech emotion) or label (multimodal)",
+    )
+    real.add_argument(
+        "--chsims-audio-dir",
+        type=Path,
+        help="folder of pre-extracted <video_id>/<clip_id>.wav to read instead of Raw/*.mp4",
+    )
+    real.add_argument(
+        "--val-speakers",
+        nargs="+",
+        default=["Ses05F"],
+        metavar="SPEAKER",
+        help="IEMOCAP validation speakers (every speaker not in validation or test trains)",
+    )
+    real.add_argument(
+        "--test-speakers",
+        nargs="+",
+        default=["Ses05M"],
+        metavar="SPEAKER",
+        help="IEMOCAP test speakers",
+    )
+    real.add_argument(
+        "--face-model",
+        type=Path,
+        help="local MobileNetV2 face-expression checkpoint (7 RAF-DB expressions), needed when "
+        "the manifest has face crops",
+    )
+    real.add_argument(
+        "--face-width", type=float, default=1.0, help="width multiplier of --face-model"
+    )
+    real.add_argument(
+        "--face-size",
+        type=int,
+        default=None,
+        help="resize face crops to this square size before the face model (default: as stored)",
+    )
+    real.add_argument(
+        "--face-channels",
+        type=int,
+        choices=[1, 3],
+        default=3,
+        help="3: RGB face crops; 1: convert them to grey (for a grey face model)",
+    )
     args = parser.parse_args(argv)
     # every bad value fails here, in one line, before any work starts
     if args.methods:
@@ -112,6 +209,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--seeds must be non-negative integers, got {args.seeds}")
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
+    args.real = _real_source(parser, args)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -129,6 +227,65 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"output folder {str(out)!r} is not writable: {err.strerror or err}")
     args.out = out
     return args
+
+
+def _real_source(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> real_data.RealSource | None:
+    """The real dataset asked for, or None for the synthetic corpus; bad combinations fail."""
+    roots = {"iemocap": args.iemocap_root, "chsims": args.chsims_root}
+    given = [name for name, root in roots.items() if root is not None]
+    if not given:
+        for flag in ("unlabelled", "wav2vec_checkpoint", "chsims_audio_dir", "face_model"):
+            if getattr(args, flag) is not None:
+                parser.error(
+                    f"--{flag.replace('_', '-')} applies to real datasets: give --iemocap-root "
+                    "or --chsims-root too"
+                )
+        return None
+    if len(given) > 1 or args.dataset != given[0]:
+        parser.error(
+            f"--{given[0]}-root needs --dataset {given[0]} (one real dataset per run), "
+            f"got --dataset {args.dataset}" + (" and both roots" if len(given) > 1 else "")
+        )
+    name = given[0]
+    root: Path = roots[name]
+    if not root.is_dir():
+        parser.error(f"--{name}-root {str(root)!r} is not a folder")
+    if args.unlabelled is None:
+        parser.error(f"--{name}-root needs --unlabelled MANIFEST (.csv or .jsonl)")
+    if not args.unlabelled.is_file():
+        parser.error(f"--unlabelled {str(args.unlabelled)!r} is not a file")
+    features = real_data.PAPER_FEATURES[name] if args.features == "auto" else args.features
+    if features == "wav2vec" and args.wav2vec_checkpoint is None:
+        parser.error(
+            "wav2vec features need --wav2vec-checkpoint (a local file; nothing is downloaded), "
+            "or choose --features stft"
+        )
+    for flag in ("wav2vec_checkpoint", "face_model"):
+        path = getattr(args, flag)
+        if path is not None and not path.is_file():
+            parser.error(f"--{flag.replace('_', '-')} {str(path)!r} is not a file")
+    if args.face_size is not None and args.face_size < 1:
+        parser.error(f"--face-size must be >= 1, got {args.face_size}")
+    if not args.face_width > 0:
+        parser.error(f"--face-width must be > 0, got {args.face_width}")
+    return real_data.RealSource(
+        dataset=name,
+        root=root.resolve(),
+        unlabelled=args.unlabelled.resolve(),
+        features=features,
+        wav2vec_checkpoint=args.wav2vec_checkpoint.resolve() if args.wav2vec_checkpoint else None,
+        wav2vec_architecture=args.wav2vec_architecture,
+        chsims_annotation=args.chsims_annotation,
+        chsims_audio_dir=args.chsims_audio_dir.resolve() if args.chsims_audio_dir else None,
+        val_speakers=tuple(args.val_speakers),
+        test_speakers=tuple(args.test_speakers),
+        face_model=args.face_model.resolve() if args.face_model else None,
+        face_width=args.face_width,
+        face_size=args.face_size,
+        face_channels=args.face_channels,
+    )
 
 
 def make_bar(desc: str, total: int) -> Callable[[int], None]:
@@ -157,15 +314,16 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def check_config(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix runs made with other settings into one folder."""
     path = out / "config.json"
-    key = json.loads(
-        json.dumps({k: config[k] for k in ("profile", "corpus_seed", "recipe", "sizes")})
-    )
+    fields = ["profile", "corpus_seed", "recipe", "sizes"]
+    if config["data"] != "synthetic":  # synthetic runs keep the key older folders were made with
+        fields.append("data")
+    key = json.loads(json.dumps({k: config[k] for k in fields}))
     if path.exists():
         old = json.loads(path.read_text())
         if old != key:
             raise SystemExit(
                 f"reproduce_paper.py: error: {out} holds runs made with other settings "
-                "(profile, corpus seed or sizes); choose another --out or delete that folder"
+                "(profile, corpus seed, sizes or data); choose another --out or delete that folder"
             )
     else:
         write_json_atomic(path, key)
@@ -175,6 +333,18 @@ def prepare(
     dataset: str, args: argparse.Namespace, recipe: pipeline.Recipe, device: torch.device
 ) -> tuple[corpus_mod.Corpus, dict[str, Any]]:
     cache = args.out / "cache"
+    if args.real is not None:
+        try:
+            return real_data.prepare_real(
+                args.real,
+                corpus_mod.PROFILES[args.profile],
+                cache,
+                device,
+                make_bar,
+                lambda line: tqdm.write(line, file=sys.stderr),
+            )
+        except (OSError, ValueError) as err:  # a missing root, a malformed annotation line, ...
+            raise SystemExit(f"reproduce_paper.py: error: {err}") from None
     raw = corpus_mod.generate(dataset, args.profile, args.corpus_seed, cache, make_bar)
     vis_path = cache / f"visual-{dataset}.pt"
     if vis_path.exists():
@@ -210,9 +380,16 @@ def main(argv: list[str] | None = None) -> int:
         "recipe": asdict(recipe),
         "sizes": asdict(corpus_mod.PROFILES[args.profile]),
         "scale_down": SCALE_DOWN[args.profile],
+        "data": "synthetic" if args.real is None else args.real.describe(),
     }
     check_config(args.out, config)
     datasets = ["chsims", "iemocap"] if args.dataset == "all" else [args.dataset]
+    if args.real is not None:
+        print(
+            f"real data: {args.real.dataset} from {args.real.root}, unlabelled clips from "
+            f"{args.real.unlabelled}, {args.real.features} features",
+            file=sys.stderr,
+        )
     runs: dict[str, Any] = {}
     corpus_stats: dict[str, Any] = {}
     try:
