@@ -23,17 +23,18 @@ import torch
 from corpus import Corpus, classes_of
 from torch import Tensor, nn
 
-from sertoolkit.augment import feature_dropout, spec_augment
+from sertoolkit.augment import FeatureDropout, SpecAugment, spec_augment
 from sertoolkit.encoders import MobileNetV2FaceModel, TransformerSER, frame_probabilities
 from sertoolkit.fusion import (
     AudioOnly,
     ConsistentAndRandom,
     FusionFn,
+    PseudoLabels,
     VisualOnly,
     WeightedFusion,
     masked_cross_entropy,
 )
-from sertoolkit.losses import TemporalEnsembling, pi_model_loss, sigmoid_rampup
+from sertoolkit.losses import TemporalEnsembling, cmkt_ssl_loss, pi_model_loss, sigmoid_rampup
 from sertoolkit.metrics import (
     accuracy_from_confusion,
     confusion_matrix,
@@ -353,6 +354,15 @@ def train_run(
     x_l, len_l, y_l = corpus.x["train"], corpus.lengths["train"], corpus.y["train"]
     x_u, len_u = corpus.x["unlabelled"], corpus.lengths["unlabelled"]
     vis, vis_ok = corpus.visual_probs, corpus.visual_valid
+    frames, bins = x_l.shape[1], x_l.shape[2]
+    strong = SpecAugment(
+        time_masks=2,
+        time_width=max(1, int(SA_TIME_FRACTION * frames)),
+        freq_masks=2,
+        freq_width=max(1, int(SA_FREQ_FRACTION * bins)),
+        validate=False,
+    )  # the same masks as _sa draws, as a module for cmkt_ssl_loss
+    weak = FeatureDropout(WA_DROPOUT)
     u_perm = torch.randperm(n_u, generator=g)
     u_pos = 0
     best = (-1.0, 0, copy.deepcopy(model.state_dict()))
@@ -377,47 +387,60 @@ def train_run(
             lb = len_l[li].to(device)
             xu = x_u[ui].to(device).float()
             lu = len_u[ui].to(device)
-            # the strongly augmented views that train go through ONE forward pass (labelled
-            # first, then unlabelled); the weak view, which only labels, runs without gradient
-            views: list[tuple[Tensor, Tensor]] = []
-            if method.kind != "dcmkt":
-                views.append((_sa(xb, lb, g), lb))
-            if method.kind in ("fusion", "dcmkt", "pi", "te"):
-                views.append((_sa(xu, lu, g), lu))
-            if method.kind == "pi":
-                views.append((_sa(xu, lu, g), lu))  # the Pi-model's second stochastic view
-            logits = model(
-                torch.cat([v[0] for v in views]), torch.cat([v[1] for v in views]), validate=False
-            ).split([v[0].shape[0] for v in views])
-            loss = torch.zeros((), device=device)
-            if method.kind != "dcmkt":
-                loss = nn.functional.cross_entropy(logits[0], y_l[li].to(device))
-            if method.kind in ("fusion", "dcmkt"):
+            pseudo: PseudoLabels | None = None
+            if method.kind == "fusion":  # the library's fast path (one concatenated forward)
                 assert method.rule is not None
-                with torch.no_grad():
-                    weak = feature_dropout(xu, WA_DROPOUT, generator=g)
-                    audio = model(weak, lu, validate=False).softmax(-1)
-                pseudo = method.rule(
-                    audio, vis[ui].to(device), valid=vis_ok[ui].to(device), generator=g
+                step = cmkt_ssl_loss(
+                    model,
+                    xb,
+                    lb,
+                    y_l[li].to(device),
+                    xu,
+                    lu,
+                    vis[ui].to(device),
+                    method.rule,
+                    weak=weak,
+                    strong=strong,
+                    visual_valid=vis_ok[ui].to(device),
+                    lambda_u=LAMBDA_U,
+                    generator=g,
                 )
-                loss_u = masked_cross_entropy(logits[-1], pseudo, validate=False)
-                loss = loss_u if method.kind == "dcmkt" else loss + LAMBDA_U * loss_u
-                truth = corpus.u_audio_label[ui].to(device)  # -1: unknown (real data)
-                known = pseudo.mask & (truth >= 0)
-                kept = kept + pseudo.mask.sum()
-                kept_known = kept_known + known.sum()
-                correct = correct + (known & (pseudo.targets == truth)).sum()
-                hist = hist + torch.bincount(pseudo.targets[pseudo.mask], minlength=classes)
-                seen += len(ui)
-            elif method.kind == "pi":
-                w = w_max * sigmoid_rampup(step_no, rampup)
-                loss = loss + w * pi_model_loss(logits[1], logits[2])
-            elif method.kind == "te":
-                assert te is not None
-                w = w_max * sigmoid_rampup(step_no, rampup)
-                ids = ui.to(device)
-                loss = loss + w * te.loss(logits[1], ids, validate=False)
-                te.update(ids, logits[1].softmax(-1), validate=False)
+                loss, pseudo = step.loss, step.pseudo
+            else:
+                # the strongly augmented views that train go through ONE forward pass
+                # (labelled first, then unlabelled); a weak view runs without gradient
+                views: list[tuple[Tensor, Tensor]] = []
+                if method.kind != "dcmkt":
+                    views.append((_sa(xb, lb, g), lb))
+                if method.kind in ("dcmkt", "pi", "te"):
+                    views.append((_sa(xu, lu, g), lu))
+                if method.kind == "pi":
+                    views.append((_sa(xu, lu, g), lu))  # the Pi-model's second stochastic view
+                logits = model(
+                    torch.cat([v[0] for v in views]),
+                    torch.cat([v[1] for v in views]),
+                    validate=False,
+                ).split([v[0].shape[0] for v in views])
+                loss = torch.zeros((), device=device)
+                if method.kind != "dcmkt":
+                    loss = nn.functional.cross_entropy(logits[0], y_l[li].to(device))
+                if method.kind == "dcmkt":
+                    assert method.rule is not None
+                    with torch.no_grad():
+                        audio = model(weak(xu, lu, generator=g), lu, validate=False).softmax(-1)
+                    pseudo = method.rule(
+                        audio, vis[ui].to(device), valid=vis_ok[ui].to(device), generator=g
+                    )
+                    loss = masked_cross_entropy(logits[-1], pseudo, validate=False)
+                elif method.kind == "pi":
+                    w = w_max * sigmoid_rampup(step_no, rampup)
+                    loss = loss + w * pi_model_loss(logits[1], logits[2])
+                elif method.kind == "te":
+                    assert te is not None
+                    w = w_max * sigmoid_rampup(step_no, rampup)
+                    ids = ui.to(device)
+                    loss = loss + w * te.loss(logits[1], ids, validate=False)
+                    te.update(ids, logits[1].softmax(-1), validate=False)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -425,6 +448,14 @@ def train_run(
             sched.step()
             step_no += 1
             progress(1)
+            if pseudo is not None:  # telemetry, summed on the device, read once per epoch
+                truth = corpus.u_audio_label[ui].to(device)  # -1: unknown (real data)
+                known = pseudo.mask & (truth >= 0)
+                kept = kept + pseudo.mask.sum()
+                kept_known = kept_known + known.sum()
+                correct = correct + (known & (pseudo.targets == truth)).sum()
+                hist = hist + torch.bincount(pseudo.targets[pseudo.mask], minlength=classes)
+                seen += len(ui)
         if seen:
             k, k_known = float(kept), float(kept_known)
             telemetry.append(

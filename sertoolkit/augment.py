@@ -345,8 +345,19 @@ class FeatureDropout(nn.Module):
         super().__init__()
         self.p = check_unit_interval("p", p)
 
-    def forward(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """Apply dropout in training mode; return ``x`` itself in eval mode."""
+    def forward(
+        self,
+        x: Tensor,
+        lengths: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Apply dropout in training mode; return ``x`` itself in eval mode.
+
+        ``lengths`` is accepted so that the module fits
+        :class:`sertoolkit.losses.Augmentation`; padding is zero and stays zero.
+        """
+        del lengths
         if not self.training:
             return x
         return feature_dropout(x, self.p, generator=generator)
@@ -365,6 +376,8 @@ class SpecAugment(nn.Module):
         freq_masks: Frequency masks per example.
         freq_width: Maximum frequency-mask width in bins.
         fill: The constant written into masked cells.
+        validate: Check ``lengths`` values on every call (a device sync on CUDA); ``False``
+            for a training loop's hot path.
 
     Shape:
         - input: ``(batch, time, freq)`` and optional ``lengths`` ``(batch,)``;
@@ -379,6 +392,7 @@ class SpecAugment(nn.Module):
         freq_masks: int,
         freq_width: int,
         fill: float = 0.0,
+        validate: bool = True,
     ) -> None:
         super().__init__()
         self.time_masks = check_non_negative_int("time_masks", time_masks)
@@ -386,6 +400,7 @@ class SpecAugment(nn.Module):
         self.freq_masks = check_non_negative_int("freq_masks", freq_masks)
         self.freq_width = check_non_negative_int("freq_width", freq_width)
         self.fill = check_fill("fill", fill, torch.float32)
+        self.validate = bool(validate)
 
     def forward(
         self,
@@ -406,6 +421,7 @@ class SpecAugment(nn.Module):
             lengths=lengths,
             fill=self.fill,
             generator=generator,
+            validate=self.validate,
         )
 
     def extra_repr(self) -> str:

@@ -5,6 +5,9 @@
 * :class:`TemporalEnsembling`: temporal ensembling (Laine & Aila 2017), a per-example EMA of
   predictions kept as module buffers so it checkpoints with ``state_dict``.
 * :func:`sigmoid_rampup`: the consistency-weight ramp-up both Laine & Aila methods use.
+* :func:`cmkt_ssl_loss`: the whole labelled + unlabelled loss of one step of Algorithm 1
+  (augment, one concatenated forward, weak-view pseudo-labels, fusion, Eq. 1 + 4/7/9), the
+  fast path for any :class:`~sertoolkit.fusion.FusionFn`.
 
 The cross-modal rules (FF1, FF2, direct CMKT) produce :class:`sertoolkit.fusion.PseudoLabels`
 and are scored with :func:`sertoolkit.fusion.masked_cross_entropy`.
@@ -13,6 +16,7 @@ and are scored with :func:`sertoolkit.fusion.masked_cross_entropy`.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -29,9 +33,18 @@ from sertoolkit._validation import (
     describe,
     fail,
 )
-from sertoolkit.fusion import audio_only, masked_cross_entropy
+from sertoolkit.fusion import FusionFn, PseudoLabels, audio_only, masked_cross_entropy
 
-__all__ = ["TemporalEnsembling", "fixmatch_loss", "pi_model_loss", "sigmoid_rampup"]
+__all__ = [
+    "Augmentation",
+    "SSLModel",
+    "SSLStep",
+    "TemporalEnsembling",
+    "cmkt_ssl_loss",
+    "fixmatch_loss",
+    "pi_model_loss",
+    "sigmoid_rampup",
+]
 
 
 def _check_logits(name: str, logits: Tensor) -> None:
@@ -274,3 +287,147 @@ class TemporalEnsembling(nn.Module):
         return (
             f"num_examples={self.num_examples}, num_classes={self.num_classes}, alpha={self.alpha}"
         )
+
+
+class SSLModel(Protocol):
+    """A sequence classifier called as ``model(x, lengths, validate=False) -> logits``.
+
+    :class:`sertoolkit.encoders.TransformerSER` is one.
+    """
+
+    def __call__(self, x: Tensor, lengths: Tensor, *, validate: bool = ...) -> Tensor:
+        """Logits ``(batch, classes)`` of features ``(batch, time, dim)``."""
+        ...
+
+
+class Augmentation(Protocol):
+    """An augmentation called as ``aug(x, lengths, generator=g)``.
+
+    :class:`sertoolkit.augment.SpecAugment` and :class:`sertoolkit.augment.FeatureDropout` are.
+    """
+
+    def __call__(
+        self, x: Tensor, lengths: Tensor, /, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """The augmented ``(batch, time, dim)`` features."""
+        ...
+
+
+class SSLStep(NamedTuple):
+    r"""What :func:`cmkt_ssl_loss` returns: the loss to backpropagate and its parts.
+
+    Attributes:
+        loss: :math:`\mathcal L_l + \lambda_u \mathcal L_u`, a scalar with gradient.
+        labelled: :math:`\mathcal L_l` (Eq. 1), detached.
+        unlabelled: :math:`\mathcal L_u` (Eq. 4, 7 or 9 by the fusion rule), detached.
+        pseudo: The fused pseudo-labels of the unlabelled batch (for telemetry; on device).
+    """
+
+    loss: Tensor
+    labelled: Tensor
+    unlabelled: Tensor
+    pseudo: PseudoLabels
+
+
+def _pad_time(x: Tensor, time: int) -> Tensor:
+    if x.shape[1] == time:
+        return x
+    return nn.functional.pad(x, (0, 0, 0, time - x.shape[1]))
+
+
+def cmkt_ssl_loss(
+    model: SSLModel,
+    x_l: Tensor,
+    lengths_l: Tensor,
+    y_l: Tensor,
+    x_u: Tensor,
+    lengths_u: Tensor,
+    visual_probs: Tensor,
+    fusion: FusionFn,
+    *,
+    weak: Augmentation,
+    strong: Augmentation,
+    visual_valid: Tensor | None = None,
+    lambda_u: float = 0.1,
+    generator: torch.Generator | None = None,
+    concatenate: bool = True,
+) -> SSLStep:
+    r"""The loss of one training step of Algorithm 1: labelled CE plus fused unlabelled CE.
+
+    .. math::
+        \mathcal L = \frac{1}{|\mathcal B^L|} \sum_{i \in \mathcal B^L}
+        \mathrm{CE}\big(y_i, M_\theta(SA(x_i))\big)
+        + \lambda_u \, \mathcal L_u\big(M_\theta(SA(u)), \mathrm{fuse}(
+        \operatorname{softmax} M_\theta(WA(u)), p^v)\big)
+
+    Eq. 1 for the labelled term; the unlabelled term is
+    :func:`~sertoolkit.fusion.masked_cross_entropy` on the pseudo-labels of ``fusion``
+    (Eq. 4 FixMatch, Eq. 7 FF1, Eq. 9 FF2, or any :class:`~sertoolkit.fusion.FusionFn`).
+
+    Order of work, which fixes the order random numbers are drawn in: ``strong(x_l)``,
+    ``strong(x_u)``, ``weak(x_u)`` from ``generator``; then one forward pass of both strongly
+    augmented batches (concatenated along the batch, the shorter one zero-padded in time, so the
+    encoder runs once on 2B examples), then the weak view's forward without gradient (it only
+    labels; the model stays in its current mode, as in FixMatch), then fusion and the losses.
+
+    No host-device synchronisation happens here: no ``.item()``, no branching on values;
+    masks stay on the device, and the library calls inside run with ``validate=False``.
+    Check inputs once, outside the loop, if needed.
+
+    Args:
+        model: The classifier (:class:`SSLModel`), e.g.
+            :class:`~sertoolkit.encoders.TransformerSER`.
+        x_l: Labelled features.
+        lengths_l: Valid frames of ``x_l`` (valid frames first).
+        y_l: Labels of ``x_l``.
+        x_u: Unlabelled features.
+        lengths_u: Valid frames of ``x_u``.
+        visual_probs: Utterance-level visual class probabilities of the unlabelled clips.
+        fusion: The pseudo-labelling rule.
+        weak: Weak augmentation (paper: feature dropout).
+        strong: Strong augmentation (paper: SpecAugment).
+        visual_valid: Which unlabelled clips have visual evidence (``None``: all).
+        lambda_u: Weight of the unlabelled term (paper: 0.1).
+        generator: Source of the augmentations' and the fusion rule's randomness.
+        concatenate: One forward for both strong views (``False``: two forwards; the same
+            result, for models whose batch statistics must not mix, e.g. batch norm).
+
+    Shape:
+        - x_l: ``(B_l, T_l, D)``; lengths_l, y_l: ``(B_l,)``
+        - x_u: ``(B_u, T_u, D)``; lengths_u, visual_valid: ``(B_u,)``
+        - visual_probs: ``(B_u, classes)``
+
+    Returns:
+        An :class:`SSLStep`; call ``.loss.backward()``.
+
+    Raises:
+        ValueError: If the feature dimensions of ``x_l`` and ``x_u`` differ or ``lambda_u`` is
+            negative (shape checks only, no device sync).
+    """
+    check_rank("x_l", x_l, 3, "(batch, time, dim)")
+    check_rank("x_u", x_u, 3, "(batch, time, dim)")
+    if x_l.shape[2] != x_u.shape[2]:
+        raise fail("x_u", f"features of dimension {x_l.shape[2]} like `x_l`", describe(x_u))
+    lam = float(lambda_u)
+    if not (math.isfinite(lam) and lam >= 0):
+        raise fail("lambda_u", "a finite number >= 0", lambda_u)
+    strong_l = strong(x_l, lengths_l, generator=generator)
+    strong_u = strong(x_u, lengths_u, generator=generator)
+    weak_u = weak(x_u, lengths_u, generator=generator)
+    if concatenate:
+        time = max(x_l.shape[1], x_u.shape[1])
+        logits = model(
+            torch.cat([_pad_time(strong_l, time), _pad_time(strong_u, time)]),
+            torch.cat([lengths_l, lengths_u]),
+            validate=False,
+        )
+        logits_l, logits_u = logits[: x_l.shape[0]], logits[x_l.shape[0] :]
+    else:
+        logits_l = model(strong_l, lengths_l, validate=False)
+        logits_u = model(strong_u, lengths_u, validate=False)
+    with torch.no_grad():
+        audio = model(weak_u, lengths_u, validate=False).float().softmax(dim=-1)
+    pseudo = fusion(audio, visual_probs.to(audio.dtype), valid=visual_valid, generator=generator)
+    loss_l = nn.functional.cross_entropy(logits_l.float(), y_l)
+    loss_u = masked_cross_entropy(logits_u, pseudo, validate=False)
+    return SSLStep(loss_l + lam * loss_u, loss_l.detach(), loss_u.detach(), pseudo)
