@@ -171,3 +171,97 @@ def test_temporal_ensembling_half_precision_update():
     te = TemporalEnsembling(4, 2).half()
     te.update(torch.tensor([1]), torch.tensor([[0.25, 0.75]], dtype=torch.float32))
     assert te.targets(torch.tensor([1])).dtype == torch.float16
+
+
+# --- cmkt_ssl_loss: the whole step's loss against a naive transcription of Algorithm 1 --------
+
+
+def _step_inputs(seed: int, t_l: int = 12, t_u: int = 12):
+    from sertoolkit.encoders import TransformerSER
+
+    g = torch.Generator().manual_seed(seed)
+    model = TransformerSER(8, 3, d_model=16, num_heads=2, num_layers=1, dropout=0.0)
+    x_l, x_u = torch.randn(5, t_l, 8, generator=g), torch.randn(6, t_u, 8, generator=g)
+    len_l = torch.randint(1, t_l + 1, (5,), generator=g)
+    len_u = torch.randint(1, t_u + 1, (6,), generator=g)
+    y_l = torch.randint(0, 3, (5,), generator=g)
+    visual = torch.rand(6, 3, generator=g).softmax(-1)
+    valid = torch.rand(6, generator=g) > 0.3
+    return model, x_l, len_l, y_l, x_u, len_u, visual, valid
+
+
+@given(st.integers(0, 10**6), st.sampled_from([0.0, 0.5, 0.9]), st.booleans())
+def test_cmkt_ssl_loss_matches_a_naive_transcription(seed: int, epsilon: float, concat: bool):
+    from sertoolkit.augment import FeatureDropout, SpecAugment, feature_dropout, spec_augment
+    from sertoolkit.fusion import ConsistentAndRandom, consistent_and_random
+    from sertoolkit.losses import cmkt_ssl_loss
+
+    model, x_l, len_l, y_l, x_u, len_u, visual, valid = _step_inputs(seed)
+    strong = SpecAugment(time_masks=2, time_width=3, freq_masks=1, freq_width=2)
+    out = cmkt_ssl_loss(
+        model, x_l, len_l, y_l, x_u, len_u, visual, ConsistentAndRandom(epsilon),
+        weak=FeatureDropout(0.1), strong=strong, visual_valid=valid, lambda_u=0.3,
+        generator=torch.Generator().manual_seed(7), concatenate=concat,
+    )  # fmt: skip
+    # Algorithm 1 written out: SA(x_l), SA(u), WA(u) drawn in that order, separate forwards,
+    # Eq. 1 per example, FF1 (Eq. 5-7), masked CE divided by |B_u|
+    g = torch.Generator().manual_seed(7)
+    sa_l = spec_augment(x_l, time_masks=2, time_width=3, freq_masks=1, freq_width=2,
+                        lengths=len_l, generator=g)  # fmt: skip
+    sa_u = spec_augment(x_u, time_masks=2, time_width=3, freq_masks=1, freq_width=2,
+                        lengths=len_u, generator=g)  # fmt: skip
+    wa_u = feature_dropout(x_u, 0.1, generator=g)
+    loss_l = (
+        sum(-model(sa_l[i : i + 1], len_l[i : i + 1]).log_softmax(-1)[0, y_l[i]] for i in range(5))
+        / 5
+    )
+    with torch.no_grad():
+        audio = model(wa_u, len_u).softmax(-1)
+    pseudo = consistent_and_random(audio, visual, epsilon=epsilon, valid=valid, generator=g)
+    logits_u = model(sa_u, len_u)
+    loss_u = (
+        sum(-logits_u[i].log_softmax(-1)[pseudo.targets[i]] for i in range(6) if pseudo.mask[i]) / 6
+    )
+    assert torch.equal(out.pseudo.mask, pseudo.mask)
+    assert torch.equal(out.pseudo.targets[pseudo.mask], pseudo.targets[pseudo.mask])
+    torch.testing.assert_close(out.labelled, torch.as_tensor(loss_l).detach())
+    torch.testing.assert_close(out.unlabelled, torch.as_tensor(loss_u, dtype=torch.float32))
+    torch.testing.assert_close(out.loss.detach(), out.labelled + 0.3 * out.unlabelled)
+
+
+def test_cmkt_ssl_loss_one_forward_equals_two_with_different_lengths_in_time():
+    from sertoolkit.augment import FeatureDropout, SpecAugment
+    from sertoolkit.fusion import WeightedFusion
+    from sertoolkit.losses import cmkt_ssl_loss
+
+    model, x_l, len_l, y_l, x_u, len_u, visual, valid = _step_inputs(3, t_l=9, t_u=14)
+    grads = []
+    for concat in (True, False):
+        model.zero_grad()
+        out = cmkt_ssl_loss(
+            model, x_l, len_l, y_l, x_u, len_u, visual, WeightedFusion(0.2, 0.0),
+            weak=FeatureDropout(0.1), strong=SpecAugment(time_masks=1, time_width=2,
+            freq_masks=1, freq_width=2), visual_valid=valid,
+            generator=torch.Generator().manual_seed(1), concatenate=concat,
+        )  # fmt: skip
+        out.loss.backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    for a, b in zip(grads[0], grads[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_cmkt_ssl_loss_rejects_mismatched_features_and_negative_weight():
+    from sertoolkit.augment import FeatureDropout, SpecAugment
+    from sertoolkit.fusion import AudioOnly
+    from sertoolkit.losses import cmkt_ssl_loss
+
+    model, x_l, len_l, y_l, x_u, len_u, visual, _ = _step_inputs(0)
+    aug = {"weak": FeatureDropout(0.1), "strong": SpecAugment(time_masks=0, time_width=0,
+           freq_masks=0, freq_width=0)}  # fmt: skip
+    with pytest.raises(ValueError, match="`x_u`"):
+        cmkt_ssl_loss(model, x_l, len_l, y_l, x_u[:, :, :4], len_u, visual, AudioOnly(0.9), **aug)
+    with pytest.raises(ValueError, match="`lambda_u`"):
+        cmkt_ssl_loss(
+            model, x_l, len_l, y_l, x_u, len_u, visual, AudioOnly(0.9), lambda_u=-1.0, **aug
+        )
