@@ -1,0 +1,415 @@
+"""Throughput of sertoolkit's hot path, on CPU and CUDA (the same script; CUDA when available).
+
+Sections (paper shapes by default: features (32, 555, 512), 4 classes, face frames (32, 15, 7),
+encoder 8 blocks x 512 x 8 heads, feed-forward 2048):
+
+1. ``components``: ``spec_augment`` against torchaudio's ``SpecAugment(iid_masks=True,
+   zero_masking=True)`` drawing the same masks and against a per-example Python loop;
+   ``feature_dropout`` against ``torch.nn.functional.dropout``; FF1 / FF2 with
+   ``masked_cross_entropy``; ``pool_frames``; the metrics against scikit-learn.
+2. ``encoder``: ``TransformerSER`` forward + backward in fp32, bf16 autocast and (``--compile``)
+   ``torch.compile``; examples/s, TFLOP/s from the analytic count of :func:`encoder_flops` and
+   model-FLOP utilisation (MFU) against the bf16 matrix-multiply peak measured in the same run.
+3. ``step``: the whole Algorithm-1 step (:func:`sertoolkit.losses.cmkt_ssl_loss`: SA views,
+   weak view without gradient, FF2, losses; then backward, gradient clipping, Adamax) with one
+   concatenated forward vs separate forwards; steps/s, examples/s, MFU, peak memory.
+4. ``face``: ``MobileNetV2FaceModel`` inference, frames/s, fp32 and bf16.
+
+Timing: ``torch.utils.benchmark.Timer.blocked_autorange`` (it synchronises CUDA), after a
+warm-up; median and interquartile range of the blocks. Output: ``throughput.json`` and
+``throughput.md`` in ``--out``. ``--quick`` runs everything at tiny sizes in seconds (the test
+suite runs it).
+
+    python benchmarks/throughput.py                   # paper shapes, cuda if available
+    python benchmarks/throughput.py --quick           # seconds, a smoke test
+    python benchmarks/throughput.py --device cpu --sections components
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchaudio
+from torch import nn
+from torch.utils.benchmark import Timer
+
+from sertoolkit.augment import FeatureDropout, SpecAugment, feature_dropout, spec_augment
+from sertoolkit.encoders import MobileNetV2FaceModel, TransformerSER
+from sertoolkit.fusion import (
+    WeightedFusion,
+    consistent_and_random,
+    masked_cross_entropy,
+    weighted_fusion,
+)
+from sertoolkit.losses import cmkt_ssl_loss
+from sertoolkit.metrics import confusion_matrix, weighted_f1_from_confusion
+from sertoolkit.pooling import pool_frames
+
+SECTIONS = ("components", "encoder", "step", "face")
+
+
+@dataclass(frozen=True)
+class Shapes:
+    batch: int
+    time: int
+    bins: int
+    classes: int
+    frames: int
+    d_model: int
+    heads: int
+    layers: int
+    ff: int
+    face_size: int
+    face_width: float
+    peak_n: int  # matmul size of the peak measurement
+
+
+PAPER = Shapes(32, 555, 512, 4, 15, 512, 8, 8, 2048, 100, 1.0, 8192)
+QUICK = Shapes(4, 40, 32, 4, 15, 32, 4, 2, 64, 32, 0.35, 256)
+
+
+def encoder_flops(s: Shapes, batch: int, *, backward: bool) -> float:
+    """Analytic FLOPs (2 per multiply-add) of TransformerSER on ``batch`` full-length inputs.
+
+    Per token and block: Q, K, V and output projections ``8 d^2``; scores and weighted sum
+    ``4 T d``; feed-forward ``4 d ff``; plus the input projection ``2 F d`` per token. Padding
+    is counted (the kernels compute over it). Backward costs twice the forward. Norms,
+    softmax, pooling and the head are left out (under 1%).
+    """
+    d, t = s.d_model, s.time
+    per_token = s.layers * (8 * d * d + 4 * t * d + 4 * d * s.ff) + 2 * s.bins * d
+    forward = batch * t * per_token
+    return forward * (3 if backward else 1)
+
+
+def step_flops(s: Shapes) -> float:
+    """Algorithm-1 step: forward + backward on B labelled + B unlabelled, forward on B weak."""
+    return encoder_flops(s, 2 * s.batch, backward=True) + encoder_flops(s, s.batch, backward=False)
+
+
+def measure(fn: Callable[[], object], min_run_time: float) -> dict[str, float]:
+    """Median and interquartile range (ms) of ``fn``, after one warm-up call."""
+    fn()
+    m = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    result = m.blocked_autorange(min_run_time=min_run_time)
+    return {"median_ms": result.median * 1e3, "iqr_ms": result.iqr * 1e3, "runs": len(result.times)}
+
+
+def peak_tflops(s: Shapes, device: torch.device, min_run_time: float) -> float:
+    """Measured bf16 matrix-multiply throughput (TFLOP/s) on this device."""
+    a = torch.randn(s.peak_n, s.peak_n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(s.peak_n, s.peak_n, device=device, dtype=torch.bfloat16)
+    t = measure(lambda: a @ b, min_run_time)["median_ms"] / 1e3
+    return 2 * s.peak_n**3 / t / 1e12
+
+
+def section_components(s: Shapes, device: torch.device, mrt: float) -> list[dict[str, Any]]:
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(s.batch, s.time, s.bins, device=device)
+    lengths = torch.randint(s.time // 2, s.time + 1, (s.batch,), device=device)
+    tw, fw = max(1, s.time // 10), max(1, s.bins // 10)
+    ours = measure(
+        lambda: spec_augment(
+            x, time_masks=2, time_width=tw, freq_masks=2, freq_width=fw, lengths=lengths,
+            generator=g, validate=False,
+        ),
+        mrt,
+    )  # fmt: skip
+    ta = torchaudio.transforms.SpecAugment(
+        n_time_masks=2, time_mask_param=tw, n_freq_masks=2, freq_mask_param=fw,
+        iid_masks=True, zero_masking=True,
+    ).to(device)  # fmt: skip
+    x_ta = x.transpose(1, 2).contiguous()  # torchaudio's (..., freq, time) layout
+    ref_ta = measure(lambda: ta(x_ta), mrt)
+    loop = measure(
+        lambda: [
+            spec_augment(
+                x[i : i + 1], time_masks=2, time_width=tw, freq_masks=2, freq_width=fw,
+                lengths=lengths[i : i + 1], generator=g, validate=False,
+            )
+            for i in range(s.batch)
+        ],
+        mrt,
+    )  # fmt: skip
+    drop = measure(lambda: feature_dropout(x, 0.1, generator=g), mrt)
+    ref_drop = measure(lambda: nn.functional.dropout(x, 0.1), mrt)
+    audio = torch.rand(s.batch, s.classes, device=device).softmax(-1)
+    visual = torch.rand(s.batch, s.classes, device=device).softmax(-1)
+    logits = torch.randn(s.batch, s.classes, device=device)
+    ff1 = measure(
+        lambda: masked_cross_entropy(
+            logits, consistent_and_random(audio, visual, epsilon=0.5, generator=g, validate=False),
+            validate=False,
+        ),
+        mrt,
+    )  # fmt: skip
+    ff2 = measure(
+        lambda: masked_cross_entropy(
+            logits, weighted_fusion(audio, visual, alpha=0.2, threshold=0.9, validate=False),
+            validate=False,
+        ),
+        mrt,
+    )  # fmt: skip
+    frames = torch.rand(s.batch, s.frames, 7, device=device).softmax(-1)
+    fmask = torch.rand(s.batch, s.frames, device=device) > 0.1
+    pool = measure(lambda: pool_frames(frames, fmask, validate=False), mrt)
+    n_eval = 4096
+    preds = torch.randint(0, s.classes, (n_eval,), device=device)
+    targets = torch.randint(0, s.classes, (n_eval,), device=device)
+    metric = measure(
+        lambda: weighted_f1_from_confusion(
+            confusion_matrix(preds, targets, s.classes, validate=False)
+        ),
+        mrt,
+    )
+    rows: list[dict[str, Any]] = [
+        {"name": "spec_augment", "shape": list(x.shape), **ours, "examples_per_s": s.batch / ours["median_ms"] * 1e3,
+         "vs": {"torchaudio SpecAugment": ref_ta["median_ms"] / ours["median_ms"],
+                "per-example loop": loop["median_ms"] / ours["median_ms"]}},
+        {"name": "torchaudio SpecAugment (reference)", **ref_ta},
+        {"name": "spec_augment per-example loop (reference)", **loop},
+        {"name": "feature_dropout", **drop, "vs": {"F.dropout": ref_drop["median_ms"] / drop["median_ms"]}},
+        {"name": "F.dropout (reference)", **ref_drop},
+        {"name": "FF1 + masked_cross_entropy", **ff1, "examples_per_s": s.batch / ff1["median_ms"] * 1e3},
+        {"name": "FF2 + masked_cross_entropy", **ff2, "examples_per_s": s.batch / ff2["median_ms"] * 1e3},
+        {"name": "pool_frames", "shape": list(frames.shape), **pool},
+        {"name": f"confusion + weighted F1 ({n_eval} preds)", **metric},
+    ]  # fmt: skip
+    try:
+        from sklearn.metrics import f1_score
+
+        p_np, t_np = preds.cpu().numpy(), targets.cpu().numpy()
+        ref_f1 = measure(lambda: f1_score(t_np, p_np, average="weighted"), mrt)
+        rows[-1]["vs"] = {"sklearn f1_score": ref_f1["median_ms"] / metric["median_ms"]}
+        rows.append({"name": "sklearn f1_score (reference, CPU)", **ref_f1})
+    except ImportError:
+        pass
+    return rows
+
+
+def _model(s: Shapes, device: torch.device) -> TransformerSER:
+    return TransformerSER(
+        s.bins, s.classes, d_model=s.d_model, num_heads=s.heads, num_layers=s.layers,
+        dim_feedforward=s.ff,
+    ).to(device)  # fmt: skip
+
+
+def _autocast(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+
+def section_encoder(
+    s: Shapes, device: torch.device, mrt: float, peak: float, compile_: bool
+) -> list[dict[str, Any]]:
+    x = torch.randn(s.batch, s.time, s.bins, device=device)
+    lengths = torch.randint(s.time // 2, s.time + 1, (s.batch,), device=device)
+    y = torch.randint(0, s.classes, (s.batch,), device=device)
+    flops = encoder_flops(s, s.batch, backward=True)
+    rows = []
+    variants = [("fp32", False, False), ("bf16 autocast", True, False)]
+    if compile_:
+        variants.append(("bf16 autocast + torch.compile", True, True))
+    for name, bf16, comp in variants:
+        model = _model(s, device)
+        fn = torch.compile(model) if comp else model
+
+        def run(fn: Any = fn, bf16: bool = bf16) -> None:
+            with _autocast(device, bf16):
+                loss = nn.functional.cross_entropy(fn(x, lengths, validate=False).float(), y)
+            loss.backward()
+
+        t = measure(run, mrt)
+        tflops = flops / (t["median_ms"] / 1e3) / 1e12
+        rows.append({"name": f"encoder fwd+bwd, {name}", **t,
+                     "examples_per_s": s.batch / t["median_ms"] * 1e3,
+                     "tflops": tflops, "mfu": tflops / peak})  # fmt: skip
+    return rows
+
+
+def section_step(
+    s: Shapes, device: torch.device, mrt: float, peak: float, compile_: bool
+) -> list[dict[str, Any]]:
+    g = torch.Generator(device=device).manual_seed(0)
+    x_l = torch.randn(s.batch, s.time, s.bins, device=device)
+    x_u = torch.randn(s.batch, s.time, s.bins, device=device)
+    len_l = torch.randint(s.time // 2, s.time + 1, (s.batch,), device=device)
+    len_u = torch.randint(s.time // 2, s.time + 1, (s.batch,), device=device)
+    y_l = torch.randint(0, s.classes, (s.batch,), device=device)
+    visual = torch.rand(s.batch, s.classes, device=device).softmax(-1)
+    valid = torch.rand(s.batch, device=device) > 0.1
+    strong = SpecAugment(time_masks=2, time_width=max(1, s.time // 10), freq_masks=2,
+                         freq_width=max(1, s.bins // 10), validate=False)  # fmt: skip
+    weak = FeatureDropout(0.1)
+    rule = WeightedFusion(0.2, 0.9, validate=False)
+    flops = step_flops(s)
+    rows = []
+    variants = [("fp32, separate forwards", False, False, False),
+                ("fp32, one concatenated forward", False, True, False),
+                ("bf16, one concatenated forward", True, True, False)]  # fmt: skip
+    if compile_:
+        variants.append(("bf16 + torch.compile, one concatenated forward", True, True, True))
+    for name, bf16, concat, comp in variants:
+        model = _model(s, device)
+        fn: Any = torch.compile(model) if comp else model
+        opt = torch.optim.Adamax(model.parameters(), lr=1e-3)
+
+        def run(
+            fn: Any = fn,
+            bf16: bool = bf16,
+            concat: bool = concat,
+            opt: torch.optim.Optimizer = opt,
+            model: nn.Module = model,
+        ) -> None:
+            with _autocast(device, bf16):
+                out = cmkt_ssl_loss(fn, x_l, len_l, y_l, x_u, len_u, visual, rule, weak=weak,
+                                    strong=strong, visual_valid=valid, generator=g,
+                                    concatenate=concat)  # fmt: skip
+            opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        t = measure(run, mrt)
+        tflops = flops / (t["median_ms"] / 1e3) / 1e12
+        row = {"name": f"Algorithm-1 step, {name}", **t,
+               "steps_per_s": 1e3 / t["median_ms"],
+               "examples_per_s": 2 * s.batch / t["median_ms"] * 1e3,
+               "tflops": tflops, "mfu": tflops / peak}  # fmt: skip
+        if device.type == "cuda":
+            row["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+        rows.append(row)
+    return rows
+
+
+def section_face(s: Shapes, device: torch.device, mrt: float) -> list[dict[str, Any]]:
+    model = MobileNetV2FaceModel(width_mult=s.face_width).to(device).eval()
+    n = s.batch * s.frames
+    frames = torch.rand(n, 3, s.face_size, s.face_size, device=device)
+    rows = []
+    for name, bf16 in (("fp32", False), ("bf16 autocast", True)):
+
+        def run(bf16: bool = bf16) -> None:
+            with torch.no_grad(), _autocast(device, bf16):
+                model(frames)
+
+        t = measure(run, mrt)
+        rows.append({"name": f"face model ({s.face_size}x{s.face_size}, width {s.face_width}), {name}",
+                     **t, "frames_per_s": n / t["median_ms"] * 1e3})  # fmt: skip
+    return rows
+
+
+def markdown(result: dict[str, Any]) -> str:
+    env = result["environment"]
+    lines = [
+        f"Device: **{env['device_name']}** · torch {env['torch']} · CUDA {env['cuda']} · "
+        f"{env['date']} · threads {env['threads']} · shapes `{result['profile']}`  ",
+        f"Measured bf16 matmul peak: {result['peak_tflops']:.3g} TFLOP/s "
+        f"({result['shapes']['peak_n']}^3)",
+        "",
+        "| what | median ms | IQR ms | throughput | vs reference | TFLOP/s | MFU | peak mem GiB |",
+        "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: |",
+    ]
+    for section in SECTIONS:
+        for row in result["sections"].get(section, []):
+            rate = next(
+                (f"{row[k]:,.0f} {k.replace('_per_s', '')}/s" for k in
+                 ("steps_per_s", "examples_per_s", "frames_per_s") if k in row), "",
+            )  # fmt: skip
+            if "steps_per_s" in row:
+                rate += f", {row['examples_per_s']:,.0f} examples/s"
+            vs = ", ".join(f"{v:.1f}x {k}" for k, v in row.get("vs", {}).items())
+            tf = f"{row['tflops']:.3g}" if "tflops" in row else ""
+            mfu = f"{100 * row['mfu']:.1f}%" if "mfu" in row else ""
+            mem = f"{row['peak_memory_gib']:.2f}" if "peak_memory_gib" in row else ""
+            lines.append(
+                f"| {row['name']} | {row['median_ms']:.3f} | {row['iqr_ms']:.3f} | {rate} | "
+                f"{vs} | {tf} | {mfu} | {mem} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="throughput.py",
+        description="Throughput of sertoolkit's components, encoder, Algorithm-1 training step "
+        "and face model (CUDA when available). Writes throughput.json and throughput.md.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny shapes, short timing: a seconds-long smoke test")  # fmt: skip
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="what to measure")  # fmt: skip
+    parser.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
+                        help="also measure torch.compile variants; auto: on CUDA only "
+                        "(compiling takes minutes on a CPU)")  # fmt: skip
+    parser.add_argument("--min-run-time", type=float, default=None,
+                        help="seconds of timing per measurement (default 1.0, quick 0.05)")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default benchmarks/out/throughput-<device>)")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda was asked for, but no CUDA device is available")
+    if args.min_run_time is not None and args.min_run_time <= 0:
+        parser.error(f"--min-run-time must be > 0, got {args.min_run_time}")
+    shapes = QUICK if args.quick else PAPER
+    mrt = args.min_run_time or (0.05 if args.quick else 1.0)
+    compile_ = args.compile == "on" or (args.compile == "auto" and device.type == "cuda")
+    out = args.out or Path(__file__).resolve().parent / "out" / f"throughput-{device.type}"
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    peak = peak_tflops(shapes, device, mrt)
+    result: dict[str, Any] = {
+        "profile": "quick" if args.quick else "paper",
+        "shapes": asdict(shapes),
+        "peak_tflops": peak,
+        "step_tflop": step_flops(shapes) / 1e12,
+        "compile": compile_,
+        "environment": {
+            "device_name": torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else f"CPU ({platform.processor() or platform.machine()})",
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda or "none",
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "threads": torch.get_num_threads(),
+            "command": "python benchmarks/throughput.py "
+            + " ".join(sys.argv[1:] if argv is None else argv),
+        },
+        "sections": {},
+    }
+    for section in args.sections:
+        print(f"measuring {section} ...", file=sys.stderr, flush=True)
+        if section == "components":
+            rows = section_components(shapes, device, mrt)
+        elif section == "encoder":
+            rows = section_encoder(shapes, device, mrt, peak, compile_)
+        elif section == "step":
+            rows = section_step(shapes, device, mrt, peak, compile_)
+        else:
+            rows = section_face(shapes, device, mrt)
+        result["sections"][section] = rows
+    (out / "throughput.json").write_text(json.dumps(result, indent=1))
+    table = markdown(result)
+    (out / "throughput.md").write_text(table)
+    print(table)
+    print(f"written: {out / 'throughput.json'}, {out / 'throughput.md'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

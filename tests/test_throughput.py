@@ -1,0 +1,49 @@
+"""Smoke test of the throughput benchmark at tiny sizes (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+
+
+def test_quick_run_writes_every_section(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--device", "cpu", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "throughput.json").read_text())
+    assert set(result["sections"]) == {"components", "encoder", "step", "face"}
+    names = [row["name"] for rows in result["sections"].values() for row in rows]
+    for needle in ("spec_augment", "torchaudio SpecAugment", "FF1", "FF2", "pool_frames",
+                   "encoder fwd+bwd, fp32", "bf16", "separate forwards",
+                   "one concatenated forward", "face model"):  # fmt: skip
+        assert any(needle in n for n in names), needle
+    for rows in result["sections"].values():
+        for row in rows:
+            assert row["median_ms"] > 0
+            if "mfu" in row:
+                assert row["mfu"] > 0 and row["tflops"] > 0
+    spec = result["sections"]["components"][0]
+    assert set(spec["vs"]) == {"torchaudio SpecAugment", "per-example loop"}
+    table = (tmp_path / "throughput.md").read_text()
+    assert "| spec_augment |" in table and "MFU" in table
+
+
+def test_bad_options_fail_in_one_line():
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--min-run-time", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "--min-run-time" in proc.stderr
