@@ -7,6 +7,8 @@ short 16 kHz tones whose pitch depends on the class, so a tiny model can learn s
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +58,9 @@ def write_mp4(path: Path, wav: np.ndarray, frames: np.ndarray | None = None, fps
                     wav[None, start : start + 1024], format="flt", layout="mono"
                 )
                 frame.sample_rate = RATE
+                # timestamps let the encoder declare its priming delay (1024 samples) in the
+                # container, as FFmpeg does, so decoders trim it and the audio starts on time
+                frame.pts, frame.time_base = start, Fraction(1, RATE)
                 for packet in audio.encode(frame):
                     container.mux(packet)
             for packet in audio.encode():
@@ -92,8 +97,19 @@ def annotation_block(start: float, uid: str, label: str) -> str:
     )
 
 
-def make_iemocap(root: Path, *, seconds: float = 0.6, sessions: int = 5) -> dict[str, str]:
-    """A well-formed IEMOCAP release; returns {utterance id: raw label}."""
+def make_iemocap(
+    root: Path,
+    *,
+    seconds: float = 0.6,
+    sessions: int = 5,
+    dialogs: tuple[str, ...] = ("impro01",),
+) -> dict[str, str]:
+    """A well-formed IEMOCAP release; returns {utterance id: raw label}.
+
+    Every session has each of ``dialogs`` (e.g. ``"impro01"``, ``"script01_1b"``) once per
+    lead gender (``Ses01F_impro01``, ``Ses01M_impro01``), each with the turns of
+    :data:`IEMOCAP_TURNS`.
+    """
     labels: dict[str, str] = {}
     seed = 0
     for s in range(1, sessions + 1):
@@ -104,8 +120,8 @@ def make_iemocap(root: Path, *, seconds: float = 0.6, sessions: int = 5) -> dict
         (evaluation / "Categorical" / f"Ses0{s}F_impro01_e2_cat.txt").write_text(
             f"Ses0{s}F_impro01_F000 :Neutral state; ()\n"
         )
-        for lead in ("F", "M"):
-            dialog = f"Ses0{s}{lead}_impro01"
+        for lead, name in ((lead, name) for name in dialogs for lead in ("F", "M")):
+            dialog = f"Ses0{s}{lead}_{name}"
             text = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
             for k, (suffix, label) in enumerate(IEMOCAP_TURNS):
                 uid = f"{dialog}_{suffix}"
@@ -167,33 +183,69 @@ def face_image(expression: int, size: int = 16) -> np.ndarray:
     return np.full((size, size, 3), 20 + 30 * expression, dtype=np.uint8)
 
 
-def make_manifest(
-    folder: Path, kinds: tuple[str, ...], *, clips: int = 4, seconds: float = 1.0, fmt: str = "csv"
-) -> Path:
+@dataclass
+class ManifestFixture:
+    """A written manifest and the ground truth of its clips.
+
+    Attributes:
+        path: The manifest file.
+        folder: The folder the manifest's relative paths start from.
+        kinds: Per clip id, the builder kind (faces_dir, faces_video, face_probs, face_logits).
+        expressions: Per ``faces`` clip id, the expression shown on every video frame.
+        fps: Per clip id, the frame rate written (the ``fps`` column, or the video's rate).
+    """
+
+    path: Path
+    folder: Path
+    kinds: dict[str, str] = field(default_factory=dict[str, str])
+    expressions: dict[str, np.ndarray] = field(default_factory=dict[str, np.ndarray])
+    fps: dict[str, float] = field(default_factory=dict[str, float])
+
+
+def build_manifest(
+    folder: Path,
+    kinds: tuple[str, ...],
+    *,
+    clips: int = 4,
+    seconds: float = 1.0,
+    fmt: str = "csv",
+    fps: int = 25,
+    nan_frames: tuple[int, ...] = (1,),
+) -> ManifestFixture:
     """A manifest whose clips cycle through ``kinds`` (faces_dir, faces_video, face_probs,
-    face_logits); returns its path."""
+    face_logits), with the truth needed to check what is read from it.
+
+    Every clip has ``round(seconds * fps)`` frames at ``fps``; ``.npy`` rows ``nan_frames``
+    are NaN (frames without a face). Deterministic: building twice writes the same files.
+    """
     rng = np.random.default_rng(0)
+    out = ManifestFixture(folder / ("manifest.csv" if fmt == "csv" else "manifest.jsonl"), folder)
     rows: list[dict[str, object]] = []
     for i in range(clips):
         kind = kinds[i % len(kinds)]
         uid = f"clip{i:04d}"
         wav = tone(seconds, 120.0 + 40.0 * i, 100 + i)
         write_wav(folder / "wav" / f"{uid}.wav", wav)
-        frames = round(seconds * 25)
+        frames = round(seconds * fps)
         expressions = rng.integers(0, 7, frames)
         row: dict[str, object] = {"id": uid, "audio": f"wav/{uid}.wav"}
+        out.kinds[uid], out.fps[uid] = kind, float(fps)
         if kind == "faces_dir":
-            for f, e in enumerate(expressions):
-                from PIL import Image
+            from PIL import Image
 
+            for f, e in enumerate(expressions):
                 target = folder / "faces" / uid / f"frame_{f}.png"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(face_image(int(e))).save(target)
             row["faces"] = f"faces/{uid}"
+            if fps != 25:
+                row["fps"] = fps
+            out.expressions[uid] = expressions
         elif kind == "faces_video":
             images = np.stack([face_image(int(e)) for e in expressions])
-            write_mp4(folder / "video" / f"{uid}.mp4", np.zeros(0, np.float32), images)
+            write_mp4(folder / "video" / f"{uid}.mp4", np.zeros(0, np.float32), images, fps)
             row["faces"] = f"video/{uid}.mp4"
+            out.expressions[uid] = expressions
         else:
             logits = rng.normal(0, 2, (frames, 7)).astype(np.float32)
             if kind == "face_probs":
@@ -201,20 +253,26 @@ def make_manifest(
                 array = e / e.sum(axis=1, keepdims=True)
             else:
                 array = logits
-            array[1] = np.nan  # a frame without a face
+            array[[f for f in nan_frames if f < frames]] = np.nan  # frames without a face
             (folder / "teacher").mkdir(parents=True, exist_ok=True)
             np.save(folder / "teacher" / f"{uid}.npy", array)
             row[kind] = f"teacher/{uid}.npy"
-            row["fps"] = 25
+            row["fps"] = fps
         rows.append(row)
     columns = ["id", "audio", "faces", "face_probs", "face_logits", "fps"]
     if fmt == "csv":
-        path = folder / "manifest.csv"
         text = ",".join(columns) + "\n"
         for row in rows:
             text += ",".join(str(row.get(c, "")) for c in columns) + "\n"
     else:
-        path = folder / "manifest.jsonl"
         text = "".join(json.dumps(row) + "\n" for row in rows)
-    path.write_text(text)
-    return path
+    out.path.write_text(text)
+    return out
+
+
+def make_manifest(
+    folder: Path, kinds: tuple[str, ...], *, clips: int = 4, seconds: float = 1.0, fmt: str = "csv"
+) -> Path:
+    """A manifest whose clips cycle through ``kinds`` (faces_dir, faces_video, face_probs,
+    face_logits); returns its path (see :func:`build_manifest` for the ground truth)."""
+    return build_manifest(folder, kinds, clips=clips, seconds=seconds, fmt=fmt).path

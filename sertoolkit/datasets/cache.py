@@ -76,6 +76,7 @@ def _fingerprint(extractor: nn.Module, files: Sequence[Path], settings: Mapping[
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     digest.update(type(extractor).__qualname__.encode())
     digest.update(extractor.extra_repr().encode())
+    digest.update(repr(extractor).encode())  # every submodule's settings, e.g. in a wrapper
     for name, tensor in sorted(extractor.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
@@ -181,6 +182,8 @@ def extract_features(
         )
         lengths = np.zeros(n, dtype=np.int64)
         ok = np.zeros(n, dtype=bool)
+        np.save(partial / "lengths.npy", lengths)
+        np.save(partial / "ok.npy", ok)
     done = int(state["done"])
     skipped_rows = cast(list[list[str]], state["skipped"])
     if progress is not None and done:
@@ -190,6 +193,9 @@ def extract_features(
         waves: list[tuple[int, Tensor]] = []
         for i in batch:
             try:
+                if paths[i].is_file() and paths[i].stat().st_size == 0:
+                    skipped_rows.append([str(paths[i]), "empty (0 bytes)"])
+                    continue
                 wave = load_audio(paths[i])
             except (OSError, ValueError) as err:
                 reason = "empty (no samples)" if "no samples" in str(err) else f"unreadable: {err}"
@@ -224,7 +230,7 @@ def extract_features(
             progress(len(batch))
     _write_json(partial / "meta.json", {"key": key, "files": n, "dim": dim, **meta})
     _write_json(partial / "skipped.json", skipped_rows)
-    state_file.unlink()
+    state_file.unlink(missing_ok=True)
     del feats
     if final.exists():
         shutil.rmtree(final)

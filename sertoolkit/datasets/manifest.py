@@ -13,7 +13,8 @@ A manifest lists one clip a row, as CSV (header row) or JSON Lines (one object a
 * exactly one visual column per row:
 
   - ``faces``: the clip's face crops, either a folder of images (``.png``, ``.jpg``,
-    ``.jpeg``, ``.bmp``; sorted by name, one image per video frame) or a video file of face
+    ``.jpeg``, ``.bmp``; sorted by name with numbers in numeric order, one image per video
+    frame; macOS ``._*`` files ignored) or a video file of face
     crops (e.g. ``.mp4``; its own frame rate is used);
   - ``face_probs``: a ``.npy`` file of per-frame probabilities over the 7
     :data:`sertoolkit.taxonomy.EXPRESSIONS`, shape ``(frames, 7)``;
@@ -46,6 +47,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
+from sertoolkit._validation import check_positive_float
 from sertoolkit.datasets._common import DatasetFormatError, Skipped
 from sertoolkit.pooling import frame_indices, pool_frames
 from sertoolkit.taxonomy import EXPRESSIONS
@@ -293,14 +295,22 @@ def _clip_frame_probs(
         if clip.visual_kind == "face_logits":
             probs = scores.softmax(dim=1)
         else:
-            if bool(((scores < -1e-4) | (scores > 1 + 1e-4)).any()):
+            if bool(((scores < -1e-3) | (scores > 1 + 1e-3)).any()):
                 raise ValueError("face_probs values must lie in [0, 1]")
-            probs = scores
+            sums = scores.sum(dim=1, keepdim=True)
+            if bool(((sums[mask] - 1).abs() > 1e-2).any()):
+                raise ValueError("face_probs rows must sum to 1 (within 0.01)")
+            # float16 files sum to 1 only within ~1e-3: renormalise the rows with a face
+            probs = torch.where(mask.unsqueeze(1), scores.clamp(min=0) / sums.clamp(min=1e-12), 0.0)
         return probs, mask
     assert face_model is not None  # checked by the caller
     if clip.visual.is_dir():
         files = sorted(
-            (p for p in clip.visual.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+            (
+                p
+                for p in clip.visual.iterdir()
+                if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("._")
+            ),
             key=lambda p: _natural_key(p.name),
         )
         idx = frame_indices(len(files), fps=clip.fps, interval=interval)
@@ -351,19 +361,29 @@ def expression_probabilities(
         The pooled distributions and face flags, one row per clip, in order.
 
     Raises:
-        ValueError: On a bad ``interval``, ``image_size`` or ``channels``.
+        ValueError: On a bad ``interval``, ``image_size`` or ``channels``, or ``faces`` clips
+            without a ``face_model``.
+        TypeError: If ``interval`` is not a number.
     """
-    if not (isinstance(interval, (int, float)) and interval > 0):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise ValueError(f"Expected `interval` to be a number > 0, but got {interval!r}.")
+    interval = check_positive_float("interval", interval)
     size: tuple[int, int] | None
     if image_size is None:
         size = None
-    elif isinstance(image_size, int):
-        size = (image_size, image_size)
     else:
-        size = (int(image_size[0]), int(image_size[1]))
-    if size is not None and min(size) < 1:
-        raise ValueError(f"Expected `image_size` to be positive, but got {image_size!r}.")
+        pair = (image_size, image_size) if isinstance(image_size, int) else image_size
+        if (
+            not isinstance(pair, tuple)  # pyright: ignore[reportUnnecessaryIsInstance]
+            or len(pair) != 2
+            or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1  # pyright: ignore[reportUnnecessaryIsInstance]
+                for v in pair
+            )
+        ):
+            raise ValueError(
+                "Expected `image_size` to be a positive int or a (height, width) tuple of "
+                f"positive ints, but got {image_size!r}."
+            )
+        size = (pair[0], pair[1])
     if channels not in (1, 3):
         raise ValueError(f"Expected `channels` to be 1 or 3, but got {channels!r}.")
     if face_model is None and any(c.visual_kind == "faces" for c in clips):
@@ -385,10 +405,10 @@ def expression_probabilities(
     for i, clip in enumerate(clips):
         try:
             p, mask = _clip_frame_probs(clip, face_model, interval, size, channels, dev)
+            pooled, ok = pool_frames(p.unsqueeze(0), mask.unsqueeze(0))
         except Exception as err:  # a bad file is reported and skipped, never fatal
             skipped.append(Skipped(clip.visual, f"visual evidence unreadable ({err})"))
         else:
-            pooled, ok = pool_frames(p.unsqueeze(0), mask.unsqueeze(0))
             probs[i], has_face[i], frames[i] = pooled[0], ok[0], mask.sum()
         if progress is not None:
             progress(1)
