@@ -9,7 +9,9 @@ encoder 8 blocks x 512 x 8 heads, feed-forward 2048):
    ``masked_cross_entropy``; ``pool_frames``; the metrics against scikit-learn.
 2. ``encoder``: ``TransformerSER`` forward + backward in fp32, bf16 autocast and (``--compile``)
    ``torch.compile``; examples/s, TFLOP/s from the analytic count of :func:`encoder_flops` and
-   model-FLOP utilisation (MFU) against the bf16 matrix-multiply peak measured in the same run.
+   model-FLOP utilisation (MFU) against the bf16 matrix-multiply peak measured in the same run
+   (on a CPU without fast bf16: its best measured matmul peak, and the bf16 rows are skipped
+   with the measured reason, as a CPU without native bf16 runs them hundreds of times slower).
 3. ``step``: the whole Algorithm-1 step (:func:`sertoolkit.losses.cmkt_ssl_loss`: SA views,
    weak view without gradient, FF2, losses; then backward, gradient clipping, Adamax) with one
    concatenated forward vs separate forwards; steps/s, examples/s, MFU, peak memory.
@@ -104,12 +106,23 @@ def measure(fn: Callable[[], object], min_run_time: float) -> dict[str, float]:
     return {"median_ms": result.median * 1e3, "iqr_ms": result.iqr * 1e3, "runs": len(result.times)}
 
 
-def peak_tflops(s: Shapes, device: torch.device, min_run_time: float) -> float:
-    """Measured bf16 matrix-multiply throughput (TFLOP/s) on this device."""
-    a = torch.randn(s.peak_n, s.peak_n, device=device, dtype=torch.bfloat16)
-    b = torch.randn(s.peak_n, s.peak_n, device=device, dtype=torch.bfloat16)
+def peak_tflops(
+    s: Shapes, device: torch.device, dtype: torch.dtype, min_run_time: float
+) -> tuple[float, int]:
+    """Measured square matrix-multiply throughput (TFLOP/s) on this device, and the size.
+
+    CPUs get smaller sizes: without native bf16 a CPU multiplies bf16 at well under
+    1 GFLOP/s, and a GPU-size product would take minutes.
+    """
+    n = (
+        s.peak_n
+        if device.type == "cuda"
+        else min(s.peak_n, 512 if dtype == torch.bfloat16 else 1024)
+    )
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     t = measure(lambda: a @ b, min_run_time)["median_ms"] / 1e3
-    return 2 * s.peak_n**3 / t / 1e12
+    return 2 * n**3 / t / 1e12, n
 
 
 def section_components(s: Shapes, device: torch.device, mrt: float) -> list[dict[str, Any]]:
@@ -207,8 +220,12 @@ def _autocast(device: torch.device, bf16: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
+def _skipped(name: str, reason: str) -> dict[str, Any]:
+    return {"name": name, "skipped": reason}
+
+
 def section_encoder(
-    s: Shapes, device: torch.device, mrt: float, peak: float, compile_: bool
+    s: Shapes, device: torch.device, mrt: float, peak: float, compile_: bool, bf16_ok: str | None
 ) -> list[dict[str, Any]]:
     x = torch.randn(s.batch, s.time, s.bins, device=device)
     lengths = torch.randint(s.time // 2, s.time + 1, (s.batch,), device=device)
@@ -219,6 +236,9 @@ def section_encoder(
     if compile_:
         variants.append(("bf16 autocast + torch.compile", True, True))
     for name, bf16, comp in variants:
+        if bf16 and bf16_ok is not None:
+            rows.append(_skipped(f"encoder fwd+bwd, {name}", bf16_ok))
+            continue
         model = _model(s, device)
         fn = torch.compile(model) if comp else model
 
@@ -236,7 +256,7 @@ def section_encoder(
 
 
 def section_step(
-    s: Shapes, device: torch.device, mrt: float, peak: float, compile_: bool
+    s: Shapes, device: torch.device, mrt: float, peak: float, compile_: bool, bf16_ok: str | None
 ) -> list[dict[str, Any]]:
     g = torch.Generator(device=device).manual_seed(0)
     x_l = torch.randn(s.batch, s.time, s.bins, device=device)
@@ -258,6 +278,9 @@ def section_step(
     if compile_:
         variants.append(("bf16 + torch.compile, one concatenated forward", True, True, True))
     for name, bf16, concat, comp in variants:
+        if bf16 and bf16_ok is not None:
+            rows.append(_skipped(f"Algorithm-1 step, {name}", bf16_ok))
+            continue
         model = _model(s, device)
         fn: Any = torch.compile(model) if comp else model
         opt = torch.optim.Adamax(model.parameters(), lr=1e-3)
@@ -292,20 +315,25 @@ def section_step(
     return rows
 
 
-def section_face(s: Shapes, device: torch.device, mrt: float) -> list[dict[str, Any]]:
+def section_face(
+    s: Shapes, device: torch.device, mrt: float, bf16_ok: str | None
+) -> list[dict[str, Any]]:
     model = MobileNetV2FaceModel(width_mult=s.face_width).to(device).eval()
     n = s.batch * s.frames
     frames = torch.rand(n, 3, s.face_size, s.face_size, device=device)
     rows = []
     for name, bf16 in (("fp32", False), ("bf16 autocast", True)):
+        label = f"face model ({s.face_size}x{s.face_size}, width {s.face_width}), {name}"
+        if bf16 and bf16_ok is not None:
+            rows.append(_skipped(label, bf16_ok))
+            continue
 
         def run(bf16: bool = bf16) -> None:
             with torch.no_grad(), _autocast(device, bf16):
                 model(frames)
 
         t = measure(run, mrt)
-        rows.append({"name": f"face model ({s.face_size}x{s.face_size}, width {s.face_width}), {name}",
-                     **t, "frames_per_s": n / t["median_ms"] * 1e3})  # fmt: skip
+        rows.append({"name": label, **t, "frames_per_s": n / t["median_ms"] * 1e3})
     return rows
 
 
@@ -314,14 +342,18 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Device: **{env['device_name']}** · torch {env['torch']} · CUDA {env['cuda']} · "
         f"{env['date']} · threads {env['threads']} · shapes `{result['profile']}`  ",
-        f"Measured bf16 matmul peak: {result['peak_tflops']:.3g} TFLOP/s "
-        f"({result['shapes']['peak_n']}^3)",
+        f"Measured matmul peaks: bf16 {result['peaks']['bf16']:.3g} TFLOP/s, "
+        f"fp32 {result['peaks']['fp32']:.3g} TFLOP/s; MFU is against "
+        f"{result['peak_tflops']:.3g} TFLOP/s ({result['mfu_reference']})",
         "",
         "| what | median ms | IQR ms | throughput | vs reference | TFLOP/s | MFU | peak mem GiB |",
         "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: |",
     ]
     for section in SECTIONS:
         for row in result["sections"].get(section, []):
+            if "skipped" in row:
+                lines.append(f"| {row['name']} | not measured: {row['skipped']} | | | | | | |")
+                continue
             rate = next(
                 (f"{row[k]:,.0f} {k.replace('_per_s', '')}/s" for k in
                  ("steps_per_s", "examples_per_s", "frames_per_s") if k in row), "",
@@ -372,11 +404,26 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(__file__).resolve().parent / "out" / f"throughput-{device.type}"
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    peak = peak_tflops(shapes, device, mrt)
+    print("measuring the matmul peaks ...", file=sys.stderr, flush=True)
+    bf16_peak, bf16_n = peak_tflops(shapes, device, torch.bfloat16, mrt)
+    fp32_peak, fp32_n = peak_tflops(shapes, device, torch.float32, mrt)
+    if device.type == "cuda":
+        peak, reference = bf16_peak, f"bf16 matmul peak, {bf16_n}^3"
+    else:  # a CPU without fast bf16: its best matmul is fp32
+        peak = max(bf16_peak, fp32_peak)
+        reference = f"best matmul peak of this CPU, {'bf16' if bf16_peak >= fp32_peak else 'fp32'}"
+    bf16_ok = None
+    if device.type != "cuda" and bf16_peak < 0.5 * fp32_peak:
+        bf16_ok = (
+            f"this CPU multiplies bf16 at {bf16_peak * 1e3:.2g} GFLOP/s "
+            f"(fp32 {fp32_peak * 1e3:.3g}): no native bf16"
+        )
     result: dict[str, Any] = {
         "profile": "quick" if args.quick else "paper",
         "shapes": asdict(shapes),
         "peak_tflops": peak,
+        "peaks": {"bf16": bf16_peak, "fp32": fp32_peak, "bf16_n": bf16_n, "fp32_n": fp32_n},
+        "mfu_reference": reference,
         "step_tflop": step_flops(shapes) / 1e12,
         "compile": compile_,
         "environment": {
@@ -397,11 +444,11 @@ def main(argv: list[str] | None = None) -> int:
         if section == "components":
             rows = section_components(shapes, device, mrt)
         elif section == "encoder":
-            rows = section_encoder(shapes, device, mrt, peak, compile_)
+            rows = section_encoder(shapes, device, mrt, peak, compile_, bf16_ok)
         elif section == "step":
-            rows = section_step(shapes, device, mrt, peak, compile_)
+            rows = section_step(shapes, device, mrt, peak, compile_, bf16_ok)
         else:
-            rows = section_face(shapes, device, mrt)
+            rows = section_face(shapes, device, mrt, bf16_ok)
         result["sections"][section] = rows
     (out / "throughput.json").write_text(json.dumps(result, indent=1))
     table = markdown(result)

@@ -28,6 +28,9 @@ def test_quick_run_writes_every_section(tmp_path: Path):
         assert any(needle in n for n in names), needle
     for rows in result["sections"].values():
         for row in rows:
+            if "skipped" in row:  # bf16 on a CPU without native bf16, with the measured reason
+                assert "bf16" in row["name"] and "GFLOP/s" in row["skipped"]
+                continue
             assert row["median_ms"] > 0
             if "mfu" in row:
                 assert row["mfu"] > 0 and row["tflops"] > 0
