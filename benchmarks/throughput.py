@@ -337,6 +337,10 @@ def section_face(
     return rows
 
 
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     env = result["environment"]
     lines = [
@@ -355,11 +359,11 @@ def markdown(result: dict[str, Any]) -> str:
                 lines.append(f"| {row['name']} | not measured: {row['skipped']} | | | | | | |")
                 continue
             rate = next(
-                (f"{row[k]:,.0f} {k.replace('_per_s', '')}/s" for k in
+                (f"{_rate(row[k])} {k.replace('_per_s', '')}/s" for k in
                  ("steps_per_s", "examples_per_s", "frames_per_s") if k in row), "",
             )  # fmt: skip
             if "steps_per_s" in row:
-                rate += f", {row['examples_per_s']:,.0f} examples/s"
+                rate += f", {_rate(row['examples_per_s'])} examples/s"
             vs = ", ".join(f"{v:.1f}x {k}" for k, v in row.get("vs", {}).items())
             tf = f"{row['tflops']:.3g}" if "tflops" in row else ""
             mfu = f"{100 * row['mfu']:.1f}%" if "mfu" in row else ""

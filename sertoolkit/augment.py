@@ -209,6 +209,9 @@ def spec_augment_masks(
     )
 
 
+_CPU_CHUNK = 8  # examples per mask chunk on a CPU
+
+
 def apply_spec_augment(
     x: Tensor,
     masks: SpecAugmentMasks,
@@ -248,12 +251,31 @@ def apply_spec_augment(
         raise fail("masks.time", f"of shape {(batch, frames)}", describe(masks.time))
     if tuple(masks.freq.shape) != (batch, bins):
         raise fail("masks.freq", f"of shape {(batch, bins)}", describe(masks.freq))
-    cells = masks.time.unsqueeze(2) | masks.freq.unsqueeze(1)
+    rows = masks.time.unsqueeze(2)  # (batch, time, 1)
+    cols = masks.freq.unsqueeze(1)  # (batch, 1, freq)
+    valid: Tensor | None = None
     if lengths is not None:
         check_lengths("lengths", lengths, batch, frames, validate=validate)
-        valid = lengths_to_mask(lengths, frames, validate=False)
-        cells = cells & valid.unsqueeze(2)
-    return x.masked_fill(cells, fill)
+        valid = lengths_to_mask(lengths, frames, validate=False).unsqueeze(2)
+        rows = rows & valid  # a no-op for masks from spec_augment_masks (inside the valid part)
+    value = torch.full((), fill, dtype=x.dtype, device=x.device)
+
+    def cells(part: slice) -> Tensor:
+        # masked cells: masked frames, and masked bins of valid frames only
+        if valid is None:
+            return torch.logical_or(cols[part], rows[part])
+        out = torch.logical_and(cols[part], valid[part])
+        return out.logical_or_(rows[part])
+
+    if x.device.type != "cpu" or x.requires_grad or batch <= _CPU_CHUNK:
+        return torch.where(cells(slice(None)), value, x)
+    # memory-bound on a CPU: a few examples at a time keep the bool mask in cache (about 1.4x
+    # faster at (32, 555, 512) than one batch-sized mask); same result
+    out = torch.empty_like(x)
+    for start in range(0, batch, _CPU_CHUNK):
+        part = slice(start, start + _CPU_CHUNK)
+        torch.where(cells(part), value, x[part], out=out[part])
+    return out
 
 
 def spec_augment(

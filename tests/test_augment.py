@@ -302,3 +302,29 @@ def test_matches_torchaudio_spec_augment_draw_for_draw(
         freq_width=freq_width,
     )
     assert torch.equal(got, want)
+
+
+@given(st.integers(9, 40), st.integers(1, 30), st.integers(1, 20), st.integers(0, 10**6))
+def test_apply_chunked_cpu_path_equals_one_mask(batch: int, frames: int, bins: int, seed: int):
+    # batches above the CPU chunk size take the chunked path; requires_grad takes the other
+    from sertoolkit.augment import apply_spec_augment, spec_augment_masks
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, frames, bins, generator=g)
+    lengths = torch.randint(0, frames + 1, (batch,), generator=g)
+    masks = spec_augment_masks(
+        batch, frames, bins, time_masks=2, time_width=max(1, frames // 3), freq_masks=2,
+        freq_width=max(1, bins // 3), lengths=lengths, generator=g,
+    )  # fmt: skip
+    chunked = apply_spec_augment(x, masks, lengths=lengths, fill=-1.5)
+    single = apply_spec_augment(x.clone().requires_grad_(), masks, lengths=lengths, fill=-1.5)
+    assert torch.equal(chunked, single.detach())
+    valid = torch.arange(frames) < lengths.unsqueeze(1)
+    naive = x.clone()
+    for b in range(batch):
+        for t in range(frames):
+            if valid[b, t]:
+                naive[b, t][masks.freq[b]] = -1.5
+                if masks.time[b, t]:
+                    naive[b, t] = -1.5
+    assert torch.equal(chunked, naive)
