@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -332,8 +333,17 @@ def train_run(
     *,
     init_state: dict[str, Tensor] | None = None,
     progress: Callable[[int], None] = lambda _: None,
+    checkpoint: Path | None = None,
 ) -> tuple[RunResult, dict[str, Tensor]]:
-    """Train one (method, seed) with the paper's recipe; select on validation UA; test."""
+    """Train one (method, seed) with the paper's recipe; select on validation UA; test.
+
+    With ``checkpoint``, everything the run depends on is saved there atomically at the end of
+    every epoch (model, optimiser, LR schedule, the data-order and augmentation generator, the
+    global CPU / CUDA RNG states, the unlabelled stream's position, Temporal Ensembling's
+    state, the best model so far, the validation curve and the telemetry). A run that finds the
+    file resumes after its last finished epoch and ends with exactly the metrics of an
+    uninterrupted run (tested on CPU). The file is removed when the run finishes.
+    """
     start = time.perf_counter()
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -369,7 +379,25 @@ def train_run(
     val_curve: list[float] = []
     telemetry: list[dict[str, object]] = []
     step_no = 0
-    for epoch in range(recipe.epochs):
+    first_epoch = 0
+    elapsed = 0.0
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        g.set_state(state["generator"])
+        torch.set_rng_state(state["cpu_rng"])
+        if device.type == "cuda" and state["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        if te is not None:
+            te.load_state_dict(state["temporal_ensembling"])
+        u_perm, u_pos, step_no = state["u_perm"], state["u_pos"], state["step_no"]
+        best = (state["best_ua"], state["best_epoch"], state["best_state"])
+        val_curve, telemetry = state["val_curve"], state["telemetry"]
+        first_epoch, elapsed = state["epoch"] + 1, state["seconds"]
+        progress(first_epoch * steps_per_epoch)
+    for epoch in range(first_epoch, recipe.epochs):
         model.train()
         l_perm = torch.randperm(n_l, generator=g)
         kept = torch.zeros((), device=device)
@@ -472,6 +500,30 @@ def train_run(
         val_curve.append(val["UA"])
         if val["UA"] > best[0]:
             best = (val["UA"], epoch, copy.deepcopy(model.state_dict()))
+        if checkpoint is not None and epoch + 1 < recipe.epochs:
+            state = {
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "generator": g.get_state(),
+                "cpu_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "temporal_ensembling": te.state_dict() if te is not None else None,
+                "u_perm": u_perm,
+                "u_pos": u_pos,
+                "step_no": step_no,
+                "best_ua": best[0],
+                "best_epoch": best[1],
+                "best_state": best[2],
+                "val_curve": val_curve,
+                "telemetry": telemetry,
+                "seconds": elapsed + time.perf_counter() - start,
+            }
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            tmp = checkpoint.with_name(checkpoint.name + ".tmp")
+            torch.save(state, tmp)
+            os.replace(tmp, checkpoint)
     model.load_state_dict(best[2])
     metrics, cm = evaluate(
         model, corpus.x["test"], corpus.lengths["test"], corpus.y["test"], classes, device
@@ -482,8 +534,10 @@ def train_run(
         best_epoch=best[1],
         val_curve=val_curve,
         telemetry=telemetry,
-        seconds=time.perf_counter() - start,
+        seconds=elapsed + time.perf_counter() - start,
     )
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return result, best[2]
 
 

@@ -5,8 +5,9 @@ By default this runs the ``quick`` profile on the embedded synthetic audio-visua
 three seeds, and writes ``results.json``, ``report.md``, ``confusion.png``, ``sweeps.png``,
 ``pseudo_labels.png`` and ``pseudo_labels.json`` into the output folder.
 
-Every (method, seed) run is written atomically as soon as it finishes; re-running the same
-command skips finished runs, so an interrupted run resumes where it stopped.
+Every (method, seed) run is written atomically as soon as it finishes, and checkpointed at
+the end of every epoch while it runs; re-running the same command skips finished runs and
+resumes the interrupted one after its last finished epoch, with the same final metrics.
 
     python benchmarks/reproduce_paper.py                  # quick profile, both datasets
     python benchmarks/reproduce_paper.py --profile paper --device cuda
@@ -425,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                     device,
                     init_state=init,
                     progress=make_bar(f"{name} seed {seed}", pipeline.steps_of(corpus, recipe)),
+                    checkpoint=path.with_suffix(".ckpt"),
                 )
                 if name == "dcmkt":
                     pt = path.with_suffix(".pt")
@@ -436,8 +438,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs[dataset].setdefault(name, {})[seed] = record
     except KeyboardInterrupt:
         print(
-            "\ninterrupted: finished runs are saved in "
-            f"{args.out / 'runs'}; run the same command again to resume",
+            "\ninterrupted: finished runs and the running one's last finished epoch are saved "
+            f"in {args.out / 'runs'}; run the same command again to resume",
             file=sys.stderr,
         )
         return 130

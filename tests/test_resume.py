@@ -1,0 +1,69 @@
+"""Checkpointed (method, seed) runs: killed at any epoch, resumed, they end exactly the same."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import pipeline
+from corpus import Corpus
+
+
+class InterruptedRunError(Exception):
+    pass
+
+
+def small_corpus() -> Corpus:
+    g = torch.Generator().manual_seed(0)
+    x = {k: torch.randn(n, 12, 8, generator=g) for k, n in
+         (("train", 40), ("val", 12), ("test", 12), ("unlabelled", 48))}  # fmt: skip
+    lengths = {k: torch.randint(3, 13, (v.shape[0],), generator=g) for k, v in x.items()}
+    y = {k: torch.randint(0, 3, (v.shape[0],), generator=g) for k, v in x.items()}
+    for k in ("train", "val", "test"):
+        x[k][y[k] == 1] += 0.5  # something to learn
+    visual = torch.rand(48, 3, generator=g).softmax(-1)
+    return Corpus(
+        "chsims", ("negative", "neutral", "positive"), x, lengths, y, visual,
+        torch.rand(48, generator=g) > 0.2, y["unlabelled"], y["unlabelled"], {},
+    )  # fmt: skip
+
+
+RECIPE = pipeline.Recipe(4, 16, 2, 1, 32, 1, 0.35)
+
+
+@pytest.mark.parametrize("method", ["fixmatch", "cr_eps0.5", "temporal_ensembling", "pi_model"])
+@pytest.mark.parametrize("stop_epoch", [1, 3])
+def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
+    tmp_path: Path, method: str, stop_epoch: int
+):
+    corpus = small_corpus()
+    m = pipeline.METHODS[method]
+    reference, ref_state = pipeline.train_run(m, corpus, RECIPE, 3, torch.device("cpu"))
+    steps = pipeline.steps_of(corpus, RECIPE) // RECIPE.epochs
+    ckpt = tmp_path / "seed3.ckpt"
+    done = [0]
+
+    def killer(n: int) -> None:
+        done[0] += n
+        if done[0] > stop_epoch * steps:  # dies in the middle of epoch `stop_epoch`
+            raise InterruptedRunError
+
+    with pytest.raises(InterruptedRunError):
+        pipeline.train_run(m, corpus, RECIPE, 3, torch.device("cpu"), progress=killer,
+                           checkpoint=ckpt)  # fmt: skip
+    assert ckpt.exists()
+    assert torch.load(ckpt, weights_only=False)["epoch"] == stop_epoch - 1
+    resumed, state = pipeline.train_run(m, corpus, RECIPE, 3, torch.device("cpu"), checkpoint=ckpt)
+    assert not ckpt.exists()  # removed once the run is finished
+    assert resumed.metrics == reference.metrics
+    assert resumed.confusion == reference.confusion
+    assert resumed.val_curve == reference.val_curve
+    assert resumed.best_epoch == reference.best_epoch
+    assert resumed.telemetry == reference.telemetry
+    for k, v in ref_state.items():
+        assert torch.equal(state[k], v), k
