@@ -22,9 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from corpus import Corpus, classes_of
+from distributed import SINGLE, Dist
 from torch import Tensor, nn
 
-from sertoolkit.augment import FeatureDropout, SpecAugment, spec_augment
+from sertoolkit.augment import (
+    FeatureDropout,
+    SpecAugment,
+    SpecAugmentMasks,
+    apply_spec_augment,
+    spec_augment_masks,
+)
 from sertoolkit.encoders import MobileNetV2FaceModel, TransformerSER, frame_probabilities
 from sertoolkit.fusion import (
     AudioOnly,
@@ -281,31 +288,28 @@ class RunResult:
     seconds: float = 0.0
 
 
-def _sa(x: Tensor, lengths: Tensor, g: torch.Generator) -> Tensor:
-    return spec_augment(
-        x,
-        time_masks=2,
-        time_width=max(1, int(SA_TIME_FRACTION * x.shape[1])),
-        freq_masks=2,
-        freq_width=max(1, int(SA_FREQ_FRACTION * x.shape[2])),
-        lengths=lengths,
-        generator=g,
-        validate=False,
-    )
-
-
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: Tensor, lengths: Tensor, y: Tensor, classes: int, device: torch.device
+    model: nn.Module,
+    x: Tensor,
+    lengths: Tensor,
+    y: Tensor,
+    classes: int,
+    device: torch.device,
+    ctx: Dist = SINGLE,
 ) -> tuple[dict[str, float], Tensor]:
+    """Metrics of a split. Under torchrun each rank predicts a contiguous shard (no padding) and
+    the confusion matrices are summed, so every example counts once and all ranks agree."""
     model.eval()
+    part = ctx.shard(x.shape[0])
+    x, lengths, y = x[part], lengths[part], y[part]
     preds = []
     for s in range(0, x.shape[0], 256):
         preds.append(
             model(x[s : s + 256].to(device).float(), lengths[s : s + 256].to(device)).argmax(1)
         )
     pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long, device=device)
-    cm = confusion_matrix(pred, y.to(device), classes)
+    cm = ctx.all_sum(confusion_matrix(pred, y.to(device), classes))
     return {
         "F1": float(weighted_f1_from_confusion(cm)),
         "WA": float(accuracy_from_confusion(cm)),
@@ -324,6 +328,79 @@ def make_model(corpus: Corpus, recipe: Recipe) -> TransformerSER:
     )
 
 
+class _GlobalSpecAugment:
+    """SA for one rank's slice with masks drawn for the whole global batch, as one process
+    would draw them; ``lengths`` of the global batches of the next calls are queued."""
+
+    def __init__(self, module: SpecAugment, ctx: Dist) -> None:
+        self.module, self.ctx = module, ctx
+        self.queue: list[Tensor] = []
+
+    def __call__(
+        self, x: Tensor, lengths: Tensor, /, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        full = self.queue.pop(0)
+        m = self.module
+        masks = spec_augment_masks(
+            full.shape[0], x.shape[1], x.shape[2], time_masks=m.time_masks,
+            time_width=m.time_width, freq_masks=m.freq_masks, freq_width=m.freq_width,
+            lengths=full, generator=generator, validate=False,
+        )  # fmt: skip
+        part = self.ctx.shard(full.shape[0])
+        sliced = SpecAugmentMasks(masks.time[part], masks.freq[part])
+        return apply_spec_augment(x, sliced, lengths=lengths, fill=m.fill, validate=False)
+
+
+class _GlobalDropout:
+    """Feature dropout for one rank's slice with the global batch's draws."""
+
+    def __init__(self, p: float, ctx: Dist, batch: int) -> None:
+        self.p, self.ctx, self.batch = p, ctx, batch
+
+    def __call__(
+        self, x: Tensor, lengths: Tensor, /, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        del lengths
+        u = torch.rand((self.batch, *x.shape[1:]), generator=generator, device=x.device)
+        keep = u[self.ctx.shard(self.batch)] >= self.p
+        return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
+
+
+class _GlobalFusion:
+    """A fusion rule applied to the whole global batch (audio probabilities gathered from all
+    ranks, so random rules draw as in one process), then sliced to this rank."""
+
+    def __init__(self, rule: FusionFn, ctx: Dist) -> None:
+        self.rule, self.ctx = rule, ctx
+        self.visual = torch.empty(0)
+        self.valid = torch.empty(0, dtype=torch.bool)
+
+    def __call__(
+        self,
+        audio_probs: Tensor,
+        visual_probs: Tensor,
+        /,
+        *,
+        valid: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> PseudoLabels:
+        del visual_probs, valid  # the global ones were set for this step
+        full = _all_gather(audio_probs)
+        pseudo = self.rule(full, self.visual, valid=self.valid, generator=generator)
+        part = self.ctx.shard(full.shape[0])
+        probs = pseudo.probs[part] if pseudo.probs is not None else None
+        return PseudoLabels(pseudo.targets[part], pseudo.mask[part], probs)
+
+
+def _all_gather(x: Tensor) -> Tensor:
+    """Concatenate equal-sized ``x`` from every rank, in rank order."""
+    import torch.distributed as dist
+
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
 def train_run(
     method: Method,
     corpus: Corpus,
@@ -334,6 +411,7 @@ def train_run(
     init_state: dict[str, Tensor] | None = None,
     progress: Callable[[int], None] = lambda _: None,
     checkpoint: Path | None = None,
+    ctx: Dist = SINGLE,
 ) -> tuple[RunResult, dict[str, Tensor]]:
     """Train one (method, seed) with the paper's recipe; select on validation UA; test.
 
@@ -343,6 +421,16 @@ def train_run(
     state, the best model so far, the validation curve and the telemetry). A run that finds the
     file resumes after its last finished epoch and ends with exactly the metrics of an
     uninterrupted run (tested on CPU). The file is removed when the run finishes.
+
+    Under torchrun (``ctx``), the model is wrapped in DistributedDataParallel and the paper's
+    32 + 32 examples per step are the *global* batch: every rank draws the same data order
+    and trains on its contiguous slice. Augmentation masks, weak-view dropout and the fusion
+    rule's random draws are made for the whole global batch (audio probabilities are gathered)
+    and sliced, and a rank holding an uneven share of the last labelled batch reweights its
+    loss, so N ranks follow one process's run up to floating-point reduction order; only the
+    encoder's own dropout draws per rank (reseeded per epoch from seed, epoch and rank). The
+    checkpoint holds no per-rank state, so it resumes under any number of ranks. Only rank 0
+    writes it.
     """
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -351,6 +439,13 @@ def train_run(
     model = make_model(corpus, recipe).to(device)
     if init_state is not None:
         model.load_state_dict(init_state)
+    net: nn.Module = model
+    if ctx.active:
+        if BATCH % ctx.world:
+            raise ValueError(f"the global batch of {BATCH} does not split over {ctx.world} ranks")
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     opt = torch.optim.Adamax(model.parameters())
     n_l = corpus.x["train"].shape[0]
     n_u = corpus.x["unlabelled"].shape[0]
@@ -373,6 +468,13 @@ def train_run(
         validate=False,
     )  # the same masks as _sa draws, as a module for cmkt_ssl_loss
     weak = FeatureDropout(WA_DROPOUT)
+    g_strong: SpecAugment | _GlobalSpecAugment = strong
+    g_weak: FeatureDropout | _GlobalDropout = weak
+    rule: FusionFn | None = method.rule
+    if ctx.active:  # draws for the global batch, sliced to this rank
+        g_strong = _GlobalSpecAugment(strong, ctx)
+        g_weak = _GlobalDropout(WA_DROPOUT, ctx, BATCH)
+        rule = _GlobalFusion(method.rule, ctx) if method.rule is not None else None
     u_perm = torch.randperm(n_u, generator=g)
     u_pos = 0
     best = (-1.0, 0, copy.deepcopy(model.state_dict()))
@@ -387,8 +489,9 @@ def train_run(
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         g.set_state(state["generator"])
-        torch.set_rng_state(state["cpu_rng"])
-        if device.type == "cuda" and state["cuda_rng"] is not None:
+        if not ctx.active:  # under torchrun the encoder's dropout is reseeded per epoch
+            torch.set_rng_state(state["cpu_rng"])
+        if not ctx.active and device.type == "cuda" and state["cuda_rng"] is not None:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
         if te is not None:
             te.load_state_dict(state["temporal_ensembling"])
@@ -398,7 +501,9 @@ def train_run(
         first_epoch, elapsed = state["epoch"] + 1, state["seconds"]
         progress(first_epoch * steps_per_epoch)
     for epoch in range(first_epoch, recipe.epochs):
-        model.train()
+        if ctx.active:  # the encoder's dropout: per rank, rank-independently reproducible
+            torch.manual_seed(hash((seed, epoch, ctx.rank)) % 2**62)
+        net.train()
         l_perm = torch.randperm(n_l, generator=g)
         kept = torch.zeros((), device=device)
         kept_known = torch.zeros((), device=device)  # kept clips whose hidden truth is known
@@ -406,45 +511,58 @@ def train_run(
         seen = 0
         hist = torch.zeros(classes, device=device)
         for b in range(steps_per_epoch):
-            li = l_perm[b * BATCH : (b + 1) * BATCH]
+            li_full = l_perm[b * BATCH : (b + 1) * BATCH]
             if u_pos + BATCH > n_u:
                 u_perm, u_pos = torch.randperm(n_u, generator=g), 0
-            ui = u_perm[u_pos : u_pos + BATCH]
+            ui_full = u_perm[u_pos : u_pos + BATCH]
             u_pos += BATCH
+            li, ui = li_full[ctx.shard(len(li_full))], ui_full[ctx.shard(len(ui_full))]
+            w_l = len(li) * ctx.world / len(li_full)  # 1 unless a rank holds an uneven share
             xb = x_l[li].to(device).float()
             lb = len_l[li].to(device)
             xu = x_u[ui].to(device).float()
             lu = len_u[ui].to(device)
+            if isinstance(g_strong, _GlobalSpecAugment):  # global lengths, in call order
+                full_l, full_u = len_l[li_full].to(device), len_u[ui_full].to(device)
+                g_strong.queue = {
+                    "fusion": [full_l, full_u],
+                    "dcmkt": [full_u],
+                    "pi": [full_l, full_u, full_u],
+                    "te": [full_l, full_u],
+                }.get(method.kind, [full_l])
+            if isinstance(rule, _GlobalFusion):
+                rule.visual, rule.valid = vis[ui_full].to(device), vis_ok[ui_full].to(device)
             pseudo: PseudoLabels | None = None
             if method.kind == "fusion":  # the library's fast path (one concatenated forward)
-                assert method.rule is not None
+                assert rule is not None
                 step = cmkt_ssl_loss(
-                    model,
+                    net,
                     xb,
                     lb,
                     y_l[li].to(device),
                     xu,
                     lu,
                     vis[ui].to(device),
-                    method.rule,
-                    weak=weak,
-                    strong=strong,
+                    rule,
+                    weak=g_weak,
+                    strong=g_strong,
                     visual_valid=vis_ok[ui].to(device),
                     lambda_u=LAMBDA_U,
                     generator=g,
                 )
-                loss, pseudo = step.loss, step.pseudo
+                pseudo = step.pseudo
+                loss = step.loss if w_l == 1 else step.labelled * w_l + LAMBDA_U * step.unlabelled
             else:
                 # the strongly augmented views that train go through ONE forward pass
                 # (labelled first, then unlabelled); a weak view runs without gradient
                 views: list[tuple[Tensor, Tensor]] = []
                 if method.kind != "dcmkt":
-                    views.append((_sa(xb, lb, g), lb))
+                    views.append((g_strong(xb, lb, generator=g), lb))
                 if method.kind in ("dcmkt", "pi", "te"):
-                    views.append((_sa(xu, lu, g), lu))
-                if method.kind == "pi":
-                    views.append((_sa(xu, lu, g), lu))  # the Pi-model's second stochastic view
-                logits = model(
+                    views.append((g_strong(xu, lu, generator=g), lu))
+                if method.kind == "pi":  # the Pi-model's second stochastic view
+                    views.append((g_strong(xu, lu, generator=g), lu))
+                logits = net(
                     torch.cat([v[0] for v in views]),
                     torch.cat([v[1] for v in views]),
                     validate=False,
@@ -452,11 +570,13 @@ def train_run(
                 loss = torch.zeros((), device=device)
                 if method.kind != "dcmkt":
                     loss = nn.functional.cross_entropy(logits[0], y_l[li].to(device))
+                    if w_l != 1:
+                        loss = loss * w_l
                 if method.kind == "dcmkt":
-                    assert method.rule is not None
+                    assert rule is not None
                     with torch.no_grad():
-                        audio = model(weak(xu, lu, generator=g), lu, validate=False).softmax(-1)
-                    pseudo = method.rule(
+                        audio = net(g_weak(xu, lu, generator=g), lu, validate=False).softmax(-1)
+                    pseudo = rule(
                         audio, vis[ui].to(device), valid=vis_ok[ui].to(device), generator=g
                     )
                     loss = masked_cross_entropy(logits[-1], pseudo, validate=False)
@@ -468,7 +588,10 @@ def train_run(
                     w = w_max * sigmoid_rampup(step_no, rampup)
                     ids = ui.to(device)
                     loss = loss + w * te.loss(logits[1], ids, validate=False)
-                    te.update(ids, logits[1].softmax(-1), validate=False)
+                    probs = logits[1].detach().softmax(-1)
+                    if ctx.active:  # every rank folds in the whole global batch
+                        ids, probs = ui_full.to(device), _all_gather(probs)
+                    te.update(ids, probs, validate=False)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -484,6 +607,18 @@ def train_run(
                 correct = correct + (known & (pseudo.targets == truth)).sum()
                 hist = hist + torch.bincount(pseudo.targets[pseudo.mask], minlength=classes)
                 seen += len(ui)
+        if ctx.active:  # one reduction per epoch: every rank then holds the global counts
+            counts = ctx.all_sum(
+                torch.cat(
+                    [
+                        torch.stack([kept, kept_known, correct]).float(),
+                        hist.float(),
+                        torch.tensor([float(seen)], device=device),
+                    ]
+                )
+            )
+            kept, kept_known, correct = counts[0], counts[1], counts[2]
+            hist, seen = counts[3 : 3 + classes], int(counts[-1])
         if seen:
             k, k_known = float(kept), float(kept_known)
             telemetry.append(
@@ -495,12 +630,12 @@ def train_run(
                 }
             )
         val, _ = evaluate(
-            model, corpus.x["val"], corpus.lengths["val"], corpus.y["val"], classes, device
+            model, corpus.x["val"], corpus.lengths["val"], corpus.y["val"], classes, device, ctx
         )
         val_curve.append(val["UA"])
         if val["UA"] > best[0]:
             best = (val["UA"], epoch, copy.deepcopy(model.state_dict()))
-        if checkpoint is not None and epoch + 1 < recipe.epochs:
+        if checkpoint is not None and epoch + 1 < recipe.epochs and ctx.is_main:
             state = {
                 "epoch": epoch,
                 "model": model.state_dict(),
@@ -524,9 +659,10 @@ def train_run(
             tmp = checkpoint.with_name(checkpoint.name + ".tmp")
             torch.save(state, tmp)
             os.replace(tmp, checkpoint)
+        ctx.barrier()  # nobody runs ahead of the checkpoint
     model.load_state_dict(best[2])
     metrics, cm = evaluate(
-        model, corpus.x["test"], corpus.lengths["test"], corpus.y["test"], classes, device
+        model, corpus.x["test"], corpus.lengths["test"], corpus.y["test"], classes, device, ctx
     )
     result = RunResult(
         metrics=metrics,
@@ -536,7 +672,7 @@ def train_run(
         telemetry=telemetry,
         seconds=elapsed + time.perf_counter() - start,
     )
-    if checkpoint is not None:
+    if checkpoint is not None and ctx.is_main:
         checkpoint.unlink(missing_ok=True)
     return result, best[2]
 

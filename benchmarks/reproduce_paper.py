@@ -39,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus as corpus_mod
+import distributed
 import pipeline
 import real_data
 import report
@@ -289,8 +290,13 @@ def _real_source(
     )
 
 
+QUIET = False  # True on every torchrun rank but 0: only rank 0 shows progress
+
+
 def make_bar(desc: str, total: int) -> Callable[[int], None]:
     """A tqdm bar that closes itself when complete; returns its update function."""
+    if QUIET:
+        return lambda _: None
     bar = tqdm(total=total, desc=desc, unit="it", leave=False, dynamic_ncols=True, mininterval=0.5)
     done = [0]
 
@@ -364,11 +370,30 @@ def prepare(
 
 
 def main(argv: list[str] | None = None) -> int:
+    global QUIET
     args = parse_args(argv)
     start = time.perf_counter()
+    ctx, device = distributed.init(torch.device(args.device))
+    QUIET = not ctx.is_main
     if args.workers:
         torch.set_num_threads(args.workers)
-    device = torch.device(args.device)
+    elif ctx.active and device.type == "cpu":  # share the cores between the ranks on a node
+        torch.set_num_threads(
+            max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world)))
+        )
+    try:
+        return _main(args, ctx, device, start, argv)
+    finally:
+        distributed.shutdown(ctx)
+
+
+def _main(
+    args: argparse.Namespace,
+    ctx: distributed.Dist,
+    device: torch.device,
+    start: float,
+    argv: list[str] | None,
+) -> int:
     recipe = pipeline.RECIPES[args.profile]
     config = {
         "command": "python benchmarks/reproduce_paper.py "
@@ -377,15 +402,18 @@ def main(argv: list[str] | None = None) -> int:
         "corpus_seed": args.corpus_seed,
         "seeds": args.seeds,
         "device": str(device),
+        "ranks": ctx.world,
         "torch": torch.__version__,
         "recipe": asdict(recipe),
         "sizes": asdict(corpus_mod.PROFILES[args.profile]),
         "scale_down": SCALE_DOWN[args.profile],
         "data": "synthetic" if args.real is None else args.real.describe(),
     }
-    check_config(args.out, config)
+    if ctx.is_main:
+        check_config(args.out, config)
+    ctx.barrier()
     datasets = ["chsims", "iemocap"] if args.dataset == "all" else [args.dataset]
-    if args.real is not None:
+    if args.real is not None and ctx.is_main:
         print(
             f"real data: {args.real.dataset} from {args.real.root}, unlabelled clips from "
             f"{args.real.unlabelled}, {args.real.features} features",
@@ -395,7 +423,11 @@ def main(argv: list[str] | None = None) -> int:
     corpus_stats: dict[str, Any] = {}
     try:
         for dataset in datasets:
+            if not ctx.is_main:
+                ctx.barrier()  # rank 0 builds the caches first; the others then read them
             corpus, stats = prepare(dataset, args, recipe, device)
+            if ctx.is_main:
+                ctx.barrier()
             corpus_stats[dataset] = stats
             wanted = [
                 m
@@ -406,7 +438,9 @@ def main(argv: list[str] | None = None) -> int:
                 wanted.insert(wanted.index("dcmkt_finetune"), "dcmkt")  # fine-tuning starts from it
             jobs = [(m, s) for m in wanted for s in args.seeds]
             runs[dataset] = {}
-            overall = tqdm(jobs, desc=f"{dataset}: runs", unit="run", dynamic_ncols=True)
+            overall = tqdm(
+                jobs, desc=f"{dataset}: runs", unit="run", dynamic_ncols=True, disable=QUIET
+            )
             for name, seed in overall:
                 path = args.out / "runs" / dataset / name / f"seed{seed}.json"
                 if path.exists():
@@ -427,15 +461,20 @@ def main(argv: list[str] | None = None) -> int:
                     init_state=init,
                     progress=make_bar(f"{name} seed {seed}", pipeline.steps_of(corpus, recipe)),
                     checkpoint=path.with_suffix(".ckpt"),
+                    ctx=ctx,
                 )
+                record = asdict(result)
+                runs[dataset].setdefault(name, {})[seed] = record
+                if not ctx.is_main:
+                    ctx.barrier()  # rank 0 writes the results
+                    continue
                 if name == "dcmkt":
                     pt = path.with_suffix(".pt")
                     pt.parent.mkdir(parents=True, exist_ok=True)
                     torch.save(state, pt.with_name(pt.name + ".tmp"))
                     os.replace(pt.with_name(pt.name + ".tmp"), pt)
-                record = asdict(result)
                 write_json_atomic(path, record)
-                runs[dataset].setdefault(name, {})[seed] = record
+                ctx.barrier()
     except KeyboardInterrupt:
         print(
             "\ninterrupted: finished runs and the running one's last finished epoch are saved "
@@ -443,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    if not ctx.is_main:
+        return 0
     report.write_report(args.out, runs, corpus_stats, config, time.perf_counter() - start)
     print(f"done in {(time.perf_counter() - start) / 60:.1f} min; report: {args.out / 'report.md'}")
     return 0

@@ -318,8 +318,9 @@ class SSLStep(NamedTuple):
 
     Attributes:
         loss: :math:`\mathcal L_l + \lambda_u \mathcal L_u`, a scalar with gradient.
-        labelled: :math:`\mathcal L_l` (Eq. 1), detached.
-        unlabelled: :math:`\mathcal L_u` (Eq. 4, 7 or 9 by the fusion rule), detached.
+        labelled: :math:`\mathcal L_l` (Eq. 1), with gradient (e.g. to reweight it when a
+            data-parallel rank holds an uneven share of the batch).
+        unlabelled: :math:`\mathcal L_u` (Eq. 4, 7 or 9 by the fusion rule), with gradient.
         pseudo: The fused pseudo-labels of the unlabelled batch (for telemetry; on device).
     """
 
@@ -430,4 +431,4 @@ def cmkt_ssl_loss(
     pseudo = fusion(audio, visual_probs.to(audio.dtype), valid=visual_valid, generator=generator)
     loss_l = nn.functional.cross_entropy(logits_l.float(), y_l)
     loss_u = masked_cross_entropy(logits_u, pseudo, validate=False)
-    return SSLStep(loss_l + lam * loss_u, loss_l.detach(), loss_u.detach(), pseudo)
+    return SSLStep(loss_l + lam * loss_u, loss_l, loss_u, pseudo)

@@ -224,9 +224,11 @@ def test_cmkt_ssl_loss_matches_a_naive_transcription(seed: int, epsilon: float, 
     )
     assert torch.equal(out.pseudo.mask, pseudo.mask)
     assert torch.equal(out.pseudo.targets[pseudo.mask], pseudo.targets[pseudo.mask])
-    torch.testing.assert_close(out.labelled, torch.as_tensor(loss_l).detach())
-    torch.testing.assert_close(out.unlabelled, torch.as_tensor(loss_u, dtype=torch.float32))
-    torch.testing.assert_close(out.loss.detach(), out.labelled + 0.3 * out.unlabelled)
+    torch.testing.assert_close(out.labelled.detach(), torch.as_tensor(loss_l).detach())
+    torch.testing.assert_close(
+        out.unlabelled.detach(), torch.as_tensor(loss_u, dtype=torch.float32).detach()
+    )
+    torch.testing.assert_close(out.loss.detach(), (out.labelled + 0.3 * out.unlabelled).detach())
 
 
 def test_cmkt_ssl_loss_one_forward_equals_two_with_different_lengths_in_time():

@@ -1,0 +1,91 @@
+"""Worker for tests/test_distributed.py, launched with torchrun (2 processes, gloo).
+
+Rank 0 writes ``result.json`` into the folder given as the first argument.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import distributed
+import pipeline
+from test_resume import RECIPE, small_corpus
+
+from sertoolkit.encoders import TransformerSER
+
+
+def no_dropout_model(corpus, recipe):  # the encoder's dropout draws per rank: off for equality
+    return TransformerSER(corpus.x["train"].shape[2], len(corpus.classes), d_model=recipe.d_model,
+                          num_heads=recipe.num_heads, num_layers=recipe.num_layers,
+                          dim_feedforward=recipe.dim_feedforward, dropout=0.0)  # fmt: skip
+
+
+class Stop(Exception):  # noqa: N818
+    pass
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    torch.set_num_threads(1)
+    pipeline.make_model = no_dropout_model
+    ctx, device = distributed.init(torch.device("cpu"))
+    corpus = small_corpus()  # 40 train examples: the last global batch (8) splits 4 + 4;
+    for d in (corpus.x, corpus.lengths, corpus.y):  # 13 validation examples: odd
+        d["val"] = torch.cat([d["val"], d["test"][:1]])
+    result: dict[str, object] = {"world": ctx.world}
+    # evaluation counts every example once: equal to one process, exactly
+    torch.manual_seed(0)  # the same weights on both ranks, as train_run makes them
+    model = no_dropout_model(corpus, RECIPE)
+    args = (corpus.x["val"], corpus.lengths["val"], corpus.y["val"], 3, device)
+    metrics, cm = pipeline.evaluate(model, *args, ctx)
+    metrics1, cm1 = pipeline.evaluate(model, *args)
+    result["eval_equal"] = metrics == metrics1 and torch.equal(cm, cm1)
+    result["eval_total"] = int(cm.sum())
+    # K DDP steps (whole runs) against one process on the same global batches
+    for name in ("fixmatch", "cr_eps0.5", "temporal_ensembling", "pi_model"):
+        m = pipeline.METHODS[name]
+        ddp, ddp_state = pipeline.train_run(m, corpus, RECIPE, 5, device, ctx=ctx)
+        one, one_state = pipeline.train_run(m, corpus, RECIPE, 5, device)
+        diff = max(float((ddp_state[k] - one_state[k]).abs().max()) for k in one_state)
+        result[name] = {
+            "max_param_diff": diff,
+            "telemetry_equal": ddp.telemetry == one.telemetry,
+            "val_curve_ddp": ddp.val_curve,
+            "val_curve_one": one.val_curve,
+        }
+    # kill in epoch 2 and resume under 2 ranks: exactly the uninterrupted 2-rank run
+    m = pipeline.METHODS["cr_eps0.5"]
+    ckpt = out / "run.ckpt"
+    steps = pipeline.steps_of(corpus, RECIPE) // RECIPE.epochs
+    done = [0]
+
+    def killer(n: int) -> None:
+        done[0] += n
+        if done[0] > 2 * steps:
+            raise Stop
+
+    full, full_state = pipeline.train_run(m, corpus, RECIPE, 7, device, ctx=ctx)
+    with contextlib.suppress(Stop):
+        pipeline.train_run(m, corpus, RECIPE, 7, device, ctx=ctx, checkpoint=ckpt,
+                           progress=killer)  # fmt: skip
+    ctx.barrier()
+    resumed, resumed_state = pipeline.train_run(m, corpus, RECIPE, 7, device, ctx=ctx,
+                                                checkpoint=ckpt)  # fmt: skip
+    result["resume_equal"] = resumed.metrics == full.metrics and all(
+        torch.equal(resumed_state[k], v) for k, v in full_state.items()
+    )
+    if ctx.is_main:
+        (out / "result.json").write_text(json.dumps(result, indent=1))
+    distributed.shutdown(ctx)
+
+
+if __name__ == "__main__":
+    main()
