@@ -354,8 +354,9 @@ class _GlobalSpecAugment:
 class _GlobalDropout:
     """Feature dropout for one rank's slice with the global batch's draws."""
 
-    def __init__(self, p: float, ctx: Dist, batch: int) -> None:
-        self.p, self.ctx, self.batch = p, ctx, batch
+    def __init__(self, p: float, ctx: Dist) -> None:
+        self.p, self.ctx = p, ctx
+        self.batch = 0  # the global batch size of the next calls
 
     def __call__(
         self, x: Tensor, lengths: Tensor, /, *, generator: torch.Generator | None = None
@@ -385,20 +386,28 @@ class _GlobalFusion:
         generator: torch.Generator | None = None,
     ) -> PseudoLabels:
         del visual_probs, valid  # the global ones were set for this step
-        full = _all_gather(audio_probs)
+        full = _all_gather(audio_probs, self.visual.shape[0], self.ctx)
         pseudo = self.rule(full, self.visual, valid=self.valid, generator=generator)
         part = self.ctx.shard(full.shape[0])
         probs = pseudo.probs[part] if pseudo.probs is not None else None
         return PseudoLabels(pseudo.targets[part], pseudo.mask[part], probs)
 
 
-def _all_gather(x: Tensor) -> Tensor:
-    """Concatenate equal-sized ``x`` from every rank, in rank order."""
+def _all_gather(x: Tensor, total: int, ctx: Dist) -> Tensor:
+    """Concatenate every rank's shard of a global batch of ``total`` rows, in rank order.
+
+    Shards may differ by one row (:meth:`Dist.shard`); every rank knows every shard's size, so
+    they are padded to the largest and trimmed after the gather, with no extra collective.
+    """
     import torch.distributed as dist
 
-    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, x.contiguous())
-    return torch.cat(parts)
+    sizes = [Dist(r, ctx.world).shard(total) for r in range(ctx.world)]
+    most = max(s.stop - s.start for s in sizes)
+    padded = torch.zeros((most, *x.shape[1:]), dtype=x.dtype, device=x.device)
+    padded[: x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in range(ctx.world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[: s.stop - s.start] for p, s in zip(parts, sizes, strict=True)])
 
 
 def train_run(
@@ -473,7 +482,7 @@ def train_run(
     rule: FusionFn | None = method.rule
     if ctx.active:  # draws for the global batch, sliced to this rank
         g_strong = _GlobalSpecAugment(strong, ctx)
-        g_weak = _GlobalDropout(WA_DROPOUT, ctx, BATCH)
+        g_weak = _GlobalDropout(WA_DROPOUT, ctx)
         rule = _GlobalFusion(method.rule, ctx) if method.rule is not None else None
     u_perm = torch.randperm(n_u, generator=g)
     u_pos = 0
@@ -517,7 +526,10 @@ def train_run(
             ui_full = u_perm[u_pos : u_pos + BATCH]
             u_pos += BATCH
             li, ui = li_full[ctx.shard(len(li_full))], ui_full[ctx.shard(len(ui_full))]
-            w_l = len(li) * ctx.world / len(li_full)  # 1 unless a rank holds an uneven share
+            # 1 unless a rank holds an uneven share of a global batch (a short last labelled
+            # batch, or fewer than 32 unlabelled clips): DDP averages ranks, so reweight
+            w_l = len(li) * ctx.world / len(li_full)
+            w_u = len(ui) * ctx.world / len(ui_full)
             xb = x_l[li].to(device).float()
             lb = len_l[li].to(device)
             xu = x_u[ui].to(device).float()
@@ -530,6 +542,8 @@ def train_run(
                     "pi": [full_l, full_u, full_u],
                     "te": [full_l, full_u],
                 }.get(method.kind, [full_l])
+            if isinstance(g_weak, _GlobalDropout):
+                g_weak.batch = len(ui_full)
             if isinstance(rule, _GlobalFusion):
                 rule.visual, rule.valid = vis[ui_full].to(device), vis_ok[ui_full].to(device)
             pseudo: PseudoLabels | None = None
@@ -551,7 +565,11 @@ def train_run(
                     generator=g,
                 )
                 pseudo = step.pseudo
-                loss = step.loss if w_l == 1 else step.labelled * w_l + LAMBDA_U * step.unlabelled
+                loss = (
+                    step.loss
+                    if w_l == 1 and w_u == 1
+                    else step.labelled * w_l + LAMBDA_U * step.unlabelled * w_u
+                )
             else:
                 # the strongly augmented views that train go through ONE forward pass
                 # (labelled first, then unlabelled); a weak view runs without gradient
@@ -580,17 +598,19 @@ def train_run(
                         audio, vis[ui].to(device), valid=vis_ok[ui].to(device), generator=g
                     )
                     loss = masked_cross_entropy(logits[-1], pseudo, validate=False)
+                    if w_u != 1:
+                        loss = loss * w_u
                 elif method.kind == "pi":
-                    w = w_max * sigmoid_rampup(step_no, rampup)
+                    w = w_max * sigmoid_rampup(step_no, rampup) * w_u
                     loss = loss + w * pi_model_loss(logits[1], logits[2])
                 elif method.kind == "te":
                     assert te is not None
-                    w = w_max * sigmoid_rampup(step_no, rampup)
+                    w = w_max * sigmoid_rampup(step_no, rampup) * w_u
                     ids = ui.to(device)
                     loss = loss + w * te.loss(logits[1], ids, validate=False)
                     probs = logits[1].detach().softmax(-1)
                     if ctx.active:  # every rank folds in the whole global batch
-                        ids, probs = ui_full.to(device), _all_gather(probs)
+                        ids, probs = ui_full.to(device), _all_gather(probs, len(ui_full), ctx)
                     te.update(ids, probs, validate=False)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -111,8 +111,13 @@ def prepare_real(
     device: torch.device,
     bar: Callable[[str, int], Callable[[int], None]],
     log: Callable[[str], None],
+    distributed: bool = False,
 ) -> tuple[Corpus, dict[str, Any]]:
-    """Read, featurise and pool one real dataset into a :class:`Corpus` (see module docstring)."""
+    """Read, featurise and pool one real dataset into a :class:`Corpus` (see module docstring).
+
+    Under torchrun (``distributed``) every rank calls this: feature extraction and face
+    scoring are sharded across the ranks, and every rank ends with the whole corpus.
+    """
     name = source.dataset
     labelled = _labelled(source)
     manifest: Manifest = read_manifest(source.unlabelled)
@@ -128,6 +133,7 @@ def prepare_real(
         max_frames=MAX_FRAMES[source.features],
         device=device,
         progress=bar(f"{name}: {source.features} features (labelled)", len(utts)),
+        distributed=distributed,
     )
     feats_u = extract_features(
         [c.audio for c in manifest.clips],
@@ -136,6 +142,7 @@ def prepare_real(
         max_frames=MAX_FRAMES[source.features],
         device=device,
         progress=bar(f"{name}: {source.features} features (unlabelled)", len(manifest.clips)),
+        distributed=distributed,
     )
     face: nn.Module | None = None
     if any(c.visual_kind == "faces" for c in manifest.clips):
@@ -154,6 +161,7 @@ def prepare_real(
         channels=1 if source.face_channels == 1 else 3,
         device=device,
         progress=bar(f"{name}: face-expression evidence", len(manifest.clips)),
+        distributed=distributed,
     )
     skipped = [*feats_l.skipped, *feats_u.skipped, *evidence.skipped]
     if skipped:

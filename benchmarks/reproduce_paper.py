@@ -29,6 +29,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -337,7 +338,11 @@ def check_config(out: Path, config: dict[str, Any]) -> None:
 
 
 def prepare(
-    dataset: str, args: argparse.Namespace, recipe: pipeline.Recipe, device: torch.device
+    dataset: str,
+    args: argparse.Namespace,
+    recipe: pipeline.Recipe,
+    device: torch.device,
+    ctx: distributed.Dist = distributed.SINGLE,
 ) -> tuple[corpus_mod.Corpus, dict[str, Any]]:
     cache = args.out / "cache"
     if args.real is not None:
@@ -348,7 +353,10 @@ def prepare(
                 cache,
                 device,
                 make_bar,
-                lambda line: tqdm.write(line, file=sys.stderr),
+                (lambda line: tqdm.write(line, file=sys.stderr))
+                if ctx.is_main
+                else (lambda _: None),
+                distributed=ctx.active,
             )
         except (OSError, ValueError) as err:  # a missing root, a malformed annotation line, ...
             raise SystemExit(f"reproduce_paper.py: error: {err}") from None
@@ -375,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     ctx, device = distributed.init(torch.device(args.device))
     QUIET = not ctx.is_main
+    if QUIET:  # warnings (e.g. IEMOCAP's counts) once, from rank 0
+        warnings.simplefilter("ignore")
     if args.workers:
         torch.set_num_threads(args.workers)
     elif ctx.active and device.type == "cpu":  # share the cores between the ranks on a node
@@ -423,10 +433,13 @@ def _main(
     corpus_stats: dict[str, Any] = {}
     try:
         for dataset in datasets:
-            if not ctx.is_main:
-                ctx.barrier()  # rank 0 builds the caches first; the others then read them
-            corpus, stats = prepare(dataset, args, recipe, device)
-            if ctx.is_main:
+            # real data: every rank extracts its shards; synthetic: rank 0 builds the caches
+            # first, then the others read them
+            first = args.real is None
+            if first and not ctx.is_main:
+                ctx.barrier()
+            corpus, stats = prepare(dataset, args, recipe, device, ctx)
+            if first and ctx.is_main:
                 ctx.barrier()
             corpus_stats[dataset] = stats
             wanted = [

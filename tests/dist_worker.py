@@ -15,11 +15,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import datasets_fixtures
 import distributed
+import numpy as np
 import pipeline
 from test_resume import RECIPE, small_corpus
 
+from sertoolkit.datasets import expression_probabilities, extract_features, read_manifest
 from sertoolkit.encoders import TransformerSER
+from sertoolkit.features import SpectrogramFeatures
 
 
 def no_dropout_model(corpus, recipe):  # the encoder's dropout draws per rank: off for equality
@@ -61,6 +65,21 @@ def main() -> None:
             "val_curve_ddp": ddp.val_curve,
             "val_curve_one": one.val_curve,
         }
+    # fewer unlabelled clips than a batch (17): shards of 9 and 8, still one process's run
+    for d in (corpus.x, corpus.lengths):
+        d["unlabelled"] = d["unlabelled"][:17]
+    corpus.visual_probs, corpus.visual_valid = corpus.visual_probs[:17], corpus.visual_valid[:17]
+    corpus.u_audio_label, corpus.u_visual_label = (
+        corpus.u_audio_label[:17],
+        corpus.u_visual_label[:17],
+    )
+    for name in ("cr_eps0.5", "temporal_ensembling"):
+        m = pipeline.METHODS[name]
+        ddp, ddp_state = pipeline.train_run(m, corpus, RECIPE, 5, device, ctx=ctx)
+        one, one_state = pipeline.train_run(m, corpus, RECIPE, 5, device)
+        diff = max(float((ddp_state[k] - one_state[k]).abs().max()) for k in one_state)
+        result[f"{name}_uneven"] = {"max_param_diff": diff,
+                                    "telemetry_equal": ddp.telemetry == one.telemetry}  # fmt: skip
     # kill in epoch 2 and resume under 2 ranks: exactly the uninterrupted 2-rank run
     m = pipeline.METHODS["cr_eps0.5"]
     ckpt = out / "run.ckpt"
@@ -82,7 +101,38 @@ def main() -> None:
     result["resume_equal"] = resumed.metrics == full.metrics and all(
         torch.equal(resumed_state[k], v) for k, v in full_state.items()
     )
+    # sharded extraction and face evidence equal the single-process ones, byte for byte
+    data = out / "data"
     if ctx.is_main:
+        datasets_fixtures.build_manifest(data, ("face_probs", "face_logits", "face_probs"), clips=7)
+        (data / "wav" / "clip0003.wav").write_bytes(b"not audio")  # one bad file
+    ctx.barrier()
+    clips = read_manifest(data / "manifest.csv").clips
+    wavs = [c.audio for c in clips]
+    seen: list[int] = []
+    sharded = extract_features(wavs, SpectrogramFeatures(), out / "cache_dist", max_frames=40,
+                               batch_size=1, shard_size=2, distributed=True,
+                               progress=seen.append)  # fmt: skip
+    ev = expression_probabilities(clips, distributed=True)
+    if ctx.is_main:
+        single = extract_features(wavs, SpectrogramFeatures(), out / "cache_one", max_frames=40,
+                                  batch_size=1, shard_size=2)  # fmt: skip
+        ev1 = expression_probabilities(clips)
+        result["extract_bytes_equal"] = (sharded.path / "features.npy").read_bytes() == (
+            single.path / "features.npy"
+        ).read_bytes()
+        result["extract_index_equal"] = (
+            np.array_equal(sharded.lengths, single.lengths)
+            and np.array_equal(sharded.ok, single.ok)
+            and sharded.skipped == single.skipped
+        )
+        result["extract_skipped"] = [str(x) for x in sharded.skipped]
+        result["extract_progress"] = sum(seen)
+        result["evidence_equal"] = (
+            torch.equal(ev.probs, ev1.probs)
+            and torch.equal(ev.has_face, ev1.has_face)
+            and torch.equal(ev.frames, ev1.frames)
+        )
         (out / "result.json").write_text(json.dumps(result, indent=1))
     distributed.shutdown(ctx)
 

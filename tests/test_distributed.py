@@ -53,8 +53,25 @@ def test_two_ranks_follow_one_process(worker: dict[str, object], method: str):
     assert entry["val_curve_ddp"] == pytest.approx(entry["val_curve_one"], abs=0.05)
 
 
+@pytest.mark.parametrize("method", ["cr_eps0.5", "temporal_ensembling"])
+def test_uneven_shards_still_follow_one_process(worker: dict[str, object], method: str):
+    entry = worker[f"{method}_uneven"]  # 17 unlabelled clips: shards of 9 and 8
+    assert isinstance(entry, dict)
+    assert entry["max_param_diff"] < 2e-3
+    assert entry["telemetry_equal"] is True
+
+
 def test_a_two_rank_run_resumes_exactly(worker: dict[str, object]):
     assert worker["resume_equal"] is True
+
+
+def test_sharded_extraction_equals_one_process_byte_for_byte(worker: dict[str, object]):
+    assert worker["extract_bytes_equal"] is True
+    assert worker["extract_index_equal"] is True
+    skipped = worker["extract_skipped"]
+    assert isinstance(skipped, list) and len(skipped) == 1 and "clip0003.wav" in skipped[0]
+    assert worker["extract_progress"] == 7  # rank 0's bar counted every rank's files
+    assert worker["evidence_equal"] is True
 
 
 def test_reproduce_paper_under_torchrun(tmp_path: Path):
@@ -70,3 +87,21 @@ def test_reproduce_paper_under_torchrun(tmp_path: Path):
     assert set(results["summary"]["chsims"]) == {"supervised", "cr_eps0.5", "temporal_ensembling"}
     assert (out / "report.md").is_file()
     assert not list(out.rglob("*.ckpt"))  # finished runs leave no checkpoint behind
+
+
+def test_reproduce_paper_on_real_data_under_torchrun(tmp_path: Path):
+    from datasets_fixtures import make_iemocap, make_manifest
+
+    make_iemocap(tmp_path / "iemocap")
+    manifest = make_manifest(tmp_path / "u", ("face_probs", "face_logits"), clips=9)
+    out = tmp_path / "out"
+    proc = torchrun(
+        ROOT / "benchmarks" / "reproduce_paper.py", "--profile", "tiny", "--seeds", "0",
+        "--dataset", "iemocap", "--iemocap-root", tmp_path / "iemocap", "--unlabelled",
+        manifest, "--features", "stft", "--methods", "supervised", "cr_eps0.5", "--out", out,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["ranks"] == 2
+    assert results["corpus"]["iemocap"]["split_sizes"]["train"] == 64
+    assert proc.stderr.count("IEMOCAP: 80 utterances") == 1  # rank 0 reports, once

@@ -106,6 +106,37 @@ def _load(folder: Path) -> FeatureSet:
     )
 
 
+def _dist_info(distributed: bool) -> tuple[int, int]:
+    if not distributed:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        raise ValueError(
+            "Expected an initialised torch.distributed process group for distributed=True "
+            "(e.g. under torchrun after init_process_group), but there is none."
+        )
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _barrier(distributed: bool) -> None:
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()  # pyright: ignore[reportUnknownMemberType]
+
+
+def _sum_over_ranks(value: int, distributed: bool, device: torch.device) -> int:
+    if not distributed:
+        return value
+    import torch.distributed as dist
+
+    where = device if dist.get_backend() == "nccl" else torch.device("cpu")
+    t = torch.tensor([value], dtype=torch.long, device=where)
+    dist.all_reduce(t)  # pyright: ignore[reportUnknownMemberType]
+    return int(t.item())
+
+
 def extract_features(
     files: Sequence[str | os.PathLike[str]],
     extractor: nn.Module,
@@ -113,9 +144,11 @@ def extract_features(
     *,
     max_frames: int,
     batch_size: int = 16,
+    shard_size: int = 1024,
     device: torch.device | str | None = None,
     settings: Mapping[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
+    distributed: bool = False,
 ) -> FeatureSet:
     """Extract (or read from the cache) features of audio files; skip and report bad files.
 
@@ -125,36 +158,52 @@ def extract_features(
     on. Batches are zero-padded; both sertoolkit extractors make an example's features
     independent of its batch's padding.
 
+    The files are cut into shards of ``shard_size``. Each shard keeps its own progress record
+    (``shard-NNNNNN.json`` in the work folder, rewritten atomically after every batch, after
+    the batch's rows are flushed to the shared ``features.npy``), so an interrupted extraction
+    resumes after the last finished batch of every shard. With ``distributed=True`` every rank
+    of an initialised ``torch.distributed`` group must call this with the same arguments:
+    shard ``i`` goes to rank ``i % world_size``, every rank writes its rows of the one
+    memory-mapped store, and rank 0 writes the index (lengths, ok, the merged skip report)
+    once all ranks are done. No process pool is involved: the ranks are the ones ``torchrun``
+    started. The result is byte for byte the single-process one.
+
     Args:
         files: Audio files, in the order of the rows.
         extractor: ``extractor(waveforms (b, samples), lengths (b,)) -> (features (b, t, d),
             frames (b,))`` at 16 kHz.
-        cache_dir: Folder of the cache (created if needed).
+        cache_dir: Folder of the cache (created if needed; shared by all ranks).
         max_frames: Frames kept per file (paper: 555 STFT, 445 wav2vec).
         batch_size: Files per extractor call.
+        shard_size: Files per shard (the unit of work of a rank).
         device: Where the extractor runs (default: where its parameters or buffers are).
         settings: Extra values to key the cache with (e.g. a feature transform applied later).
-        progress: Called with the number of files done after each batch (also for the
-            files a resumed run finds done).
+        progress: Called with numbers of files done, summing to ``len(files)`` (also for the
+            files a resumed run finds done). Under ``distributed`` only rank 0's is called,
+            with the global counts, once per round of shards.
+        distributed: Share the work between the ranks of the process group.
 
     Returns:
         The cached features, memory-mapped.
 
     Raises:
-        ValueError: On a bad ``max_frames`` or ``batch_size``.
+        ValueError: On a bad ``max_frames``, ``batch_size`` or ``shard_size``, or
+            ``distributed=True`` without a process group.
     """
-    if not (isinstance(max_frames, int) and max_frames > 0):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise ValueError(f"Expected `max_frames` to be an int > 0, but got {max_frames!r}.")
-    if not (isinstance(batch_size, int) and batch_size > 0):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise ValueError(f"Expected `batch_size` to be an int > 0, but got {batch_size!r}.")
+    for name, value in (("max_frames", max_frames), ("batch_size", batch_size),
+                        ("shard_size", shard_size)):  # fmt: skip
+        if not (isinstance(value, int) and value > 0):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ValueError(f"Expected `{name}` to be an int > 0, but got {value!r}.")
+    rank, world = _dist_info(distributed)
+    report = progress if rank == 0 else None
     paths = [Path(f) for f in files]
     meta = {"max_frames": max_frames, "sample_rate": TARGET_SAMPLE_RATE, **(settings or {})}
     key = _fingerprint(extractor, paths, meta)
     root = Path(cache_dir)
     final = root / key
     if (final / "skipped.json").is_file():
-        if progress is not None:
-            progress(len(paths))
+        if report is not None:
+            report(len(paths))
         return _load(final)
     if device is None:
         tensor = next(iter(extractor.parameters()), next(iter(extractor.buffers()), None))
@@ -165,74 +214,121 @@ def extract_features(
         probe = torch.zeros(1, TARGET_SAMPLE_RATE, device=dev)
         dim = int(extractor(probe, torch.tensor([TARGET_SAMPLE_RATE], device=dev))[0].shape[2])
     partial = root / f"{key}.partial"
-    state_file = partial / "progress.json"
     n = len(paths)
-    state: dict[str, Any]
-    if state_file.is_file():
-        state = json.loads(state_file.read_text())
-        feats = np.lib.format.open_memmap(partial / "features.npy", mode="r+")
-        lengths = np.load(partial / "lengths.npy")
-        ok = np.load(partial / "ok.npy")
-    else:
+    if rank == 0 and not (partial / "features.npy").is_file():
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        state = {"done": 0, "skipped": []}
-        feats = np.lib.format.open_memmap(
-            partial / "features.npy", mode="w+", dtype=np.float16, shape=(n, max_frames, dim)
+        tmp = partial / "features.npy.tmp"
+        store = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=np.float16, shape=(n, max_frames, dim)
         )
+        store.flush()
+        del store
+        os.replace(tmp, partial / "features.npy")
+    _barrier(distributed)
+    feats = np.lib.format.open_memmap(partial / "features.npy", mode="r+")
+    shards = -(-n // shard_size)
+
+    def marker(shard: int) -> Path:
+        return partial / f"shard-{shard:06d}.json"
+
+    def state_of(shard: int) -> dict[str, Any]:
+        if marker(shard).is_file():
+            return cast(dict[str, Any], json.loads(marker(shard).read_text()))
+        size = min(n, (shard + 1) * shard_size) - shard * shard_size
+        return {"done": 0, "lengths": [0] * size, "ok": [False] * size, "skipped": []}
+
+    found = sum(int(state_of(i)["done"]) for i in range(rank, shards, world))
+    found = _sum_over_ranks(found, distributed, dev)
+    if report is not None and found:
+        report(found)
+    for round_start in range(0, shards, world):
+        shard = round_start + rank
+        extracted = 0
+        if shard < shards:
+            lo = shard * shard_size
+            state = state_of(shard)
+            hi = lo + len(state["lengths"])
+            while lo + state["done"] < hi:
+                start = lo + state["done"]
+                batch = range(start, min(start + batch_size, hi))
+                _extract_batch(paths, batch, extractor, dev, max_frames, feats, lo, state)
+                feats.flush()
+                state["done"] = batch.stop - lo
+                _write_json(marker(shard), state)
+                extracted += len(batch)
+                if report is not None and not distributed:
+                    report(len(batch))
+        if distributed:
+            total = _sum_over_ranks(extracted, distributed, dev)
+            if report is not None:
+                report(total)
+    del feats
+    _barrier(distributed)
+    if rank == 0:
         lengths = np.zeros(n, dtype=np.int64)
         ok = np.zeros(n, dtype=bool)
+        skipped_rows: list[list[str]] = []
+        for shard in range(shards):
+            state = state_of(shard)
+            lo = shard * shard_size
+            lengths[lo : lo + len(state["lengths"])] = state["lengths"]
+            ok[lo : lo + len(state["ok"])] = state["ok"]
+            skipped_rows.extend(state["skipped"])
         np.save(partial / "lengths.npy", lengths)
         np.save(partial / "ok.npy", ok)
-    done = int(state["done"])
-    skipped_rows = cast(list[list[str]], state["skipped"])
-    if progress is not None and done:
-        progress(done)
-    while done < n:
-        batch = range(done, min(done + batch_size, n))
-        waves: list[tuple[int, Tensor]] = []
-        for i in batch:
-            try:
-                if paths[i].is_file() and paths[i].stat().st_size == 0:
-                    skipped_rows.append([str(paths[i]), "empty (0 bytes)"])
-                    continue
-                wave = load_audio(paths[i])
-            except (OSError, ValueError) as err:
-                reason = "empty (no samples)" if "no samples" in str(err) else f"unreadable: {err}"
-                skipped_rows.append([str(paths[i]), reason])
-                continue
-            waves.append((i, wave))
-        if waves:
-            sizes = torch.tensor([w.shape[0] for _, w in waves])
-            padded = torch.zeros(len(waves), int(sizes.max()))
-            for j, (_, w) in enumerate(waves):
-                padded[j, : w.shape[0]] = w
-            with torch.no_grad():
-                out, frames = extractor(padded.to(dev), sizes.to(dev))
-                out, frames = fix_length(out, max_frames, lengths=frames)
-            out_np = out.to("cpu", torch.float16).numpy()
-            frames_np = frames.cpu().numpy()
-            for j, (i, w) in enumerate(waves):
-                if frames_np[j] <= 0:
-                    skipped_rows.append(
-                        [str(paths[i]), f"too short: {w.shape[0]} samples at 16 kHz give no frame"]
-                    )
-                    continue
-                feats[i] = out_np[j]
-                lengths[i] = frames_np[j]
-                ok[i] = True
-        done = batch.stop
-        feats.flush()
-        np.save(partial / "lengths.npy", lengths)
-        np.save(partial / "ok.npy", ok)
-        _write_json(state_file, {"done": done, "skipped": skipped_rows})
-        if progress is not None:
-            progress(len(batch))
-    _write_json(partial / "meta.json", {"key": key, "files": n, "dim": dim, **meta})
-    _write_json(partial / "skipped.json", skipped_rows)
-    state_file.unlink(missing_ok=True)
-    del feats
-    if final.exists():
-        shutil.rmtree(final)
-    partial.rename(final)
+        _write_json(partial / "meta.json", {"key": key, "files": n, "dim": dim, **meta})
+        _write_json(partial / "skipped.json", skipped_rows)
+        for shard in range(shards):
+            marker(shard).unlink(missing_ok=True)
+        if final.exists():
+            shutil.rmtree(final)
+        partial.rename(final)
+    _barrier(distributed)
     return _load(final)
+
+
+def _extract_batch(
+    paths: Sequence[Path],
+    batch: range,
+    extractor: nn.Module,
+    dev: torch.device,
+    max_frames: int,
+    feats: NDArray[Any],
+    lo: int,
+    state: dict[str, Any],
+) -> None:
+    """Extract one batch into ``feats`` and record lengths, ok flags and skips in ``state``."""
+    skipped: list[list[str]] = state["skipped"]
+    waves: list[tuple[int, Tensor]] = []
+    for i in batch:
+        try:
+            if paths[i].is_file() and paths[i].stat().st_size == 0:
+                skipped.append([str(paths[i]), "empty (0 bytes)"])
+                continue
+            wave = load_audio(paths[i])
+        except (OSError, ValueError) as err:
+            reason = "empty (no samples)" if "no samples" in str(err) else f"unreadable: {err}"
+            skipped.append([str(paths[i]), reason])
+            continue
+        waves.append((i, wave))
+    if not waves:
+        return
+    sizes = torch.tensor([w.shape[0] for _, w in waves])
+    padded = torch.zeros(len(waves), int(sizes.max()))
+    for j, (_, w) in enumerate(waves):
+        padded[j, : w.shape[0]] = w
+    with torch.no_grad():
+        out, frames = extractor(padded.to(dev), sizes.to(dev))
+        out, frames = fix_length(out, max_frames, lengths=frames)
+    out_np = out.to("cpu", torch.float16).numpy()
+    frames_np = frames.cpu().numpy()
+    for j, (i, w) in enumerate(waves):
+        if frames_np[j] <= 0:
+            skipped.append(
+                [str(paths[i]), f"too short: {w.shape[0]} samples at 16 kHz give no frame"]
+            )
+            continue
+        feats[i] = out_np[j]
+        state["lengths"][i - lo] = int(frames_np[j])
+        state["ok"][i - lo] = True

@@ -336,6 +336,7 @@ def expression_probabilities(
     channels: Literal[1, 3] = 3,
     device: torch.device | str | None = None,
     progress: Callable[[int], None] | None = None,
+    distributed: bool = False,
 ) -> VisualEvidence:
     """Pool each clip's face-expression probabilities to the utterance (Sec. 3.2, 4.2).
 
@@ -355,7 +356,13 @@ def expression_probabilities(
             keeps them as they are.
         channels: 3 for RGB frames, 1 to convert them to grey first.
         device: Where the face model runs (default: where its parameters are).
-        progress: Called with 1 after each clip.
+        progress: Called with numbers of clips done, summing to ``len(clips)``. Under
+            ``distributed`` only rank 0's is called, with each round's global count of 64
+            clips per rank once rank 0 has done its part of the round.
+        distributed: Share the clips between the ranks of an initialised
+            ``torch.distributed`` group (clip ``i`` on rank ``i % world_size``; every rank
+            must call this with the same clips); the results are summed across ranks, so
+            every rank returns the full, single-process result.
 
     Returns:
         The pooled distributions and face flags, one row per clip, in order.
@@ -398,18 +405,61 @@ def expression_probabilities(
             device = param.device if param is not None else "cpu"
     dev = torch.device(device) if device is not None else torch.device("cpu")
     n = len(clips)
+    rank, world = 0, 1
+    if distributed:
+        import torch.distributed as dist
+
+        if not dist.is_available() or not dist.is_initialized():
+            raise ValueError(
+                "Expected an initialised torch.distributed process group for "
+                "distributed=True, but there is none."
+            )
+        rank, world = dist.get_rank(), dist.get_world_size()
+    report = progress if rank == 0 else None
     probs = torch.zeros(n, len(EXPRESSIONS))
     has_face = torch.zeros(n, dtype=torch.bool)
     frames = torch.zeros(n, dtype=torch.long)
-    skipped: list[Skipped] = []
-    for i, clip in enumerate(clips):
-        try:
-            p, mask = _clip_frame_probs(clip, face_model, interval, size, channels, dev)
-            pooled, ok = pool_frames(p.unsqueeze(0), mask.unsqueeze(0))
-        except Exception as err:  # a bad file is reported and skipped, never fatal
-            skipped.append(Skipped(clip.visual, f"visual evidence unreadable ({err})"))
-        else:
-            probs[i], has_face[i], frames[i] = pooled[0], ok[0], mask.sum()
-        if progress is not None:
-            progress(1)
+    bad: list[tuple[int, str, str]] = []  # (clip index, path, reason)
+    chunk = 64 * world  # clips per round (a global progress update per round)
+    for round_start in range(0, n, chunk):
+        for i in range(round_start + rank, min(round_start + chunk, n), world):
+            clip = clips[i]
+            try:
+                p, mask = _clip_frame_probs(clip, face_model, interval, size, channels, dev)
+                pooled, ok = pool_frames(p.unsqueeze(0), mask.unsqueeze(0))
+            except Exception as err:  # a bad file is reported and skipped, never fatal
+                bad.append((i, str(clip.visual), f"visual evidence unreadable ({err})"))
+            else:
+                probs[i], has_face[i], frames[i] = pooled[0], ok[0], mask.sum()
+            if report is not None and not distributed:
+                report(1)
+        if distributed and report is not None:
+            report(min(round_start + chunk, n) - round_start)
+    if distributed:
+        probs, has_face, frames, bad = _merge_ranks(probs, has_face, frames, bad, world)
+    skipped = [Skipped(Path(path), reason) for _, path, reason in sorted(bad)]
     return VisualEvidence(probs, has_face, frames, skipped)
+
+
+def _merge_ranks(
+    probs: Tensor, has_face: Tensor, frames: Tensor, bad: list[tuple[int, str, str]], world: int
+) -> tuple[Tensor, Tensor, Tensor, list[tuple[int, str, str]]]:
+    """Sum every rank's rows (each clip was done by one rank) and gather the skip reports."""
+    import torch.distributed as dist
+
+    on_gpu = dist.get_backend() == "nccl"
+    where = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+    packed = torch.cat([probs, has_face.unsqueeze(1).to(probs.dtype),
+                        frames.unsqueeze(1).to(probs.dtype)], dim=1).to(where)  # fmt: skip
+    dist.all_reduce(packed)  # pyright: ignore[reportUnknownMemberType]
+    packed = packed.cpu()
+    gathered: list[list[tuple[int, str, str]] | None] = [None] * world
+    dist.all_gather_object(gathered, bad)  # pyright: ignore[reportUnknownMemberType]
+    merged = [item for part in gathered if part is not None for item in part]
+    classes = probs.shape[1]
+    return (
+        packed[:, :classes],
+        packed[:, classes] > 0.5,
+        packed[:, classes + 1].round().long(),
+        merged,
+    )
