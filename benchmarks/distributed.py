@@ -62,11 +62,14 @@ SINGLE = Dist()
 """The context of a run without torchrun."""
 
 
-def init(device: torch.device) -> tuple[Dist, torch.device]:
+def init(device: torch.device, *, force: bool = False) -> tuple[Dist, torch.device]:
     """Join the torchrun job if there is one (NCCL on CUDA, gloo on CPU); on CUDA each rank
-    takes the GPU of its ``LOCAL_RANK``. Returns the context and this rank's device."""
+    takes the GPU of its ``LOCAL_RANK``. Returns the context and this rank's device.
+
+    ``force`` joins a process group even with one rank (under torchrun), so that DDP and the
+    NCCL path run; a 1-rank context is then still ``Dist(0, 1)`` for everything else."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    if world <= 1 and not (force and "RANK" in os.environ):  # force: a 1-rank group too
         return SINGLE, device
     rank = int(os.environ["RANK"])
     if device.type == "cuda":

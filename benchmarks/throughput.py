@@ -33,7 +33,10 @@ import argparse
 import datetime
 import json
 import platform
+import socket
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,7 +59,7 @@ from sertoolkit.losses import cmkt_ssl_loss
 from sertoolkit.metrics import confusion_matrix, weighted_f1_from_confusion
 from sertoolkit.pooling import pool_frames
 
-SECTIONS = ("components", "encoder", "step", "face")
+SECTIONS = ("components", "encoder", "step", "face", "scaling")
 
 
 @dataclass(frozen=True)
@@ -341,6 +344,58 @@ def _rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
+def section_scaling(
+    s: Shapes, device: torch.device, quick: bool, bf16: bool
+) -> list[dict[str, Any]]:
+    """The Algorithm-1 step under torchrun + DDP with 1 rank and with every GPU.
+
+    With one GPU only the 1-rank row is measured (the NCCL path, exercised); with none, the
+    rows say why they are not measured, except under ``--quick``, which runs 1 and 2 gloo
+    ranks on the CPU as a code-path check (the ranks share the cores: not a scaling figure).
+    """
+    gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.type != "cuda" and not quick:
+        return [_skipped("DDP step scaling", "no GPU on this machine (multi-GPU rows need GPUs)")]
+    worlds = [1] if gpus == 1 else [1, gpus] if gpus > 1 else [1, 2]
+    rows: list[dict[str, Any]] = []
+    base: float | None = None
+    script = Path(__file__).resolve().parent / "ddp_step.py"
+    for world in worlds:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "step.json"
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(world),
+                   "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(script),
+                   "--device", device.type, "--out", str(out),
+                   "--repeats", "5" if quick else "20"]  # fmt: skip
+            cmd += ["--quick"] if quick else []
+            cmd += ["--bf16"] if bf16 else []
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if proc.returncode != 0 or not out.is_file():
+                rows.append(_skipped(f"DDP step, {world} rank(s)", "failed: " + proc.stderr[-300:]))
+                continue
+            r = json.loads(out.read_text())
+        per_rank = r["examples_per_s"] / world
+        row = {"name": f"DDP Algorithm-1 step, {world} rank(s), {r['backend']}",
+               "median_ms": r["median_ms"], "iqr_ms": r["iqr_ms"],
+               "examples_per_s": r["examples_per_s"], "per_rank_examples_per_s": per_rank}  # fmt: skip
+        if base is None:
+            base = per_rank
+        else:
+            row["vs"] = {"1 rank (scaling efficiency per rank)": per_rank / base}
+        if device.type != "cuda":
+            row["name"] += " (CPU ranks share the cores: a code-path check, not a scaling figure)"
+        rows.append(row)
+    if gpus == 1:
+        rows.append(_skipped("DDP step, several GPUs", "one GPU visible"))
+    return rows
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def markdown(result: dict[str, Any]) -> str:
     env = result["environment"]
     lines = [
@@ -451,8 +506,10 @@ def main(argv: list[str] | None = None) -> int:
             rows = section_encoder(shapes, device, mrt, peak, compile_, bf16_ok)
         elif section == "step":
             rows = section_step(shapes, device, mrt, peak, compile_, bf16_ok)
-        else:
+        elif section == "face":
             rows = section_face(shapes, device, mrt, bf16_ok)
+        else:
+            rows = section_scaling(shapes, device, args.quick, bf16_ok is None)
         result["sections"][section] = rows
     (out / "throughput.json").write_text(json.dumps(result, indent=1))
     table = markdown(result)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -96,11 +97,21 @@ def main() -> None:
         pipeline.train_run(m, corpus, RECIPE, 7, device, ctx=ctx, checkpoint=ckpt,
                            progress=killer)  # fmt: skip
     ctx.barrier()
+    if ctx.is_main:  # the same checkpoint, to resume under 1 rank as well
+        shutil.copy(ckpt, out / "run1.ckpt")
+    ctx.barrier()
     resumed, resumed_state = pipeline.train_run(m, corpus, RECIPE, 7, device, ctx=ctx,
                                                 checkpoint=ckpt)  # fmt: skip
     result["resume_equal"] = resumed.metrics == full.metrics and all(
         torch.equal(resumed_state[k], v) for k, v in full_state.items()
     )
+    if ctx.is_main:  # a checkpoint written under 2 ranks, resumed by 1 process
+        _, one_state = pipeline.train_run(
+            m, corpus, RECIPE, 7, device, checkpoint=out / "run1.ckpt"
+        )
+        result["resume_other_world_diff"] = max(
+            float((one_state[k] - v).abs().max()) for k, v in full_state.items()
+        )
     # sharded extraction and face evidence equal the single-process ones, byte for byte
     data = out / "data"
     if ctx.is_main:

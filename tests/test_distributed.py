@@ -65,6 +65,12 @@ def test_a_two_rank_run_resumes_exactly(worker: dict[str, object]):
     assert worker["resume_equal"] is True
 
 
+def test_a_two_rank_checkpoint_resumes_in_one_process(worker: dict[str, object]):
+    # the checkpoint holds no per-rank state; only the reduction order differs afterwards
+    diff = worker["resume_other_world_diff"]
+    assert isinstance(diff, float) and diff < 2e-3
+
+
 def test_sharded_extraction_equals_one_process_byte_for_byte(worker: dict[str, object]):
     assert worker["extract_bytes_equal"] is True
     assert worker["extract_index_equal"] is True

@@ -20,11 +20,12 @@ def test_quick_run_writes_every_section(tmp_path: Path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "throughput.json").read_text())
-    assert set(result["sections"]) == {"components", "encoder", "step", "face"}
+    assert set(result["sections"]) == {"components", "encoder", "step", "face", "scaling"}
     names = [row["name"] for rows in result["sections"].values() for row in rows]
     for needle in ("spec_augment", "torchaudio SpecAugment", "FF1", "FF2", "pool_frames",
                    "encoder fwd+bwd, fp32", "bf16", "separate forwards",
-                   "one concatenated forward", "face model"):  # fmt: skip
+                   "one concatenated forward", "face model",
+                   "DDP Algorithm-1 step, 1 rank(s)", "DDP Algorithm-1 step, 2 rank(s)"):  # fmt: skip
         assert any(needle in n for n in names), needle
     for rows in result["sections"].values():
         for row in rows:
