@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -77,7 +78,10 @@ def init(device: torch.device, *, force: bool = False) -> tuple[Dist, torch.devi
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # generous: rank 0 alone builds the synthetic corpus caches while the others wait
+        dist.init_process_group(
+            backend="nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=3)
+        )
     return Dist(rank, world), device
 
 

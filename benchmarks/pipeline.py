@@ -347,6 +347,8 @@ class _GlobalSpecAugment:
             lengths=full, generator=generator, validate=False,
         )  # fmt: skip
         part = self.ctx.shard(full.shape[0])
+        if part.start == part.stop:  # the weight-0 stand-in example of an empty share
+            part = slice(0, x.shape[0])
         sliced = SpecAugmentMasks(masks.time[part], masks.freq[part])
         return apply_spec_augment(x, sliced, lengths=lengths, fill=m.fill, validate=False)
 
@@ -387,7 +389,8 @@ class _GlobalFusion:
     ) -> PseudoLabels:
         del visual_probs, valid  # the global ones were set for this step
         full = _all_gather(audio_probs, self.visual.shape[0], self.ctx)
-        pseudo = self.rule(full, self.visual, valid=self.valid, generator=generator)
+        visual = self.visual.to(full.dtype)
+        pseudo = self.rule(full, visual, valid=self.valid, generator=generator)
         part = self.ctx.shard(full.shape[0])
         probs = pseudo.probs[part] if pseudo.probs is not None else None
         return PseudoLabels(pseudo.targets[part], pseudo.mask[part], probs)
@@ -452,6 +455,11 @@ def train_run(
     if ctx.active:
         if BATCH % ctx.world:
             raise ValueError(f"the global batch of {BATCH} does not split over {ctx.world} ranks")
+        if corpus.x["unlabelled"].shape[0] < ctx.world:
+            raise ValueError(
+                f"{corpus.x['unlabelled'].shape[0]} unlabelled clips cannot be shared by "
+                f"{ctx.world} ranks"
+            )
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
@@ -484,6 +492,9 @@ def train_run(
         g_strong = _GlobalSpecAugment(strong, ctx)
         g_weak = _GlobalDropout(WA_DROPOUT, ctx)
         rule = _GlobalFusion(method.rule, ctx) if method.rule is not None else None
+    # the data order is drawn on the CPU (g); augmentation, dropout and fusion draws on the
+    # device the tensors live on (ga; the same generator on a CPU)
+    ga = g if device.type == "cpu" else torch.Generator(device=device).manual_seed(seed)
     u_perm = torch.randperm(n_u, generator=g)
     u_pos = 0
     best = (-1.0, 0, copy.deepcopy(model.state_dict()))
@@ -498,6 +509,8 @@ def train_run(
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         g.set_state(state["generator"])
+        if ga is not g:
+            ga.set_state(state["aug_generator"])
         if not ctx.active:  # under torchrun the encoder's dropout is reseeded per epoch
             torch.set_rng_state(state["cpu_rng"])
         if not ctx.active and device.type == "cuda" and state["cuda_rng"] is not None:
@@ -526,9 +539,14 @@ def train_run(
             ui_full = u_perm[u_pos : u_pos + BATCH]
             u_pos += BATCH
             li, ui = li_full[ctx.shard(len(li_full))], ui_full[ctx.shard(len(ui_full))]
+            stand_in = len(li) == 0  # a rank with no labelled example this step (see below)
+            if stand_in:
+                li = li_full[:1]
             # 1 unless a rank holds an uneven share of a global batch (a short last labelled
-            # batch, or fewer than 32 unlabelled clips): DDP averages ranks, so reweight
-            w_l = len(li) * ctx.world / len(li_full)
+            # batch, or fewer than 32 unlabelled clips): DDP averages ranks, so reweight. A rank
+            # whose labelled share is empty runs one stand-in example at weight 0, so every
+            # rank's backward covers the same parameters (DDP's buckets must match)
+            w_l = 0.0 if stand_in else len(li) * ctx.world / len(li_full)
             w_u = len(ui) * ctx.world / len(ui_full)
             xb = x_l[li].to(device).float()
             lb = len_l[li].to(device)
@@ -562,7 +580,7 @@ def train_run(
                     strong=g_strong,
                     visual_valid=vis_ok[ui].to(device),
                     lambda_u=LAMBDA_U,
-                    generator=g,
+                    generator=ga,
                 )
                 pseudo = step.pseudo
                 loss = (
@@ -575,11 +593,11 @@ def train_run(
                 # (labelled first, then unlabelled); a weak view runs without gradient
                 views: list[tuple[Tensor, Tensor]] = []
                 if method.kind != "dcmkt":
-                    views.append((g_strong(xb, lb, generator=g), lb))
+                    views.append((g_strong(xb, lb, generator=ga), lb))
                 if method.kind in ("dcmkt", "pi", "te"):
-                    views.append((g_strong(xu, lu, generator=g), lu))
+                    views.append((g_strong(xu, lu, generator=ga), lu))
                 if method.kind == "pi":  # the Pi-model's second stochastic view
-                    views.append((g_strong(xu, lu, generator=g), lu))
+                    views.append((g_strong(xu, lu, generator=ga), lu))
                 logits = net(
                     torch.cat([v[0] for v in views]),
                     torch.cat([v[1] for v in views]),
@@ -593,9 +611,9 @@ def train_run(
                 if method.kind == "dcmkt":
                     assert rule is not None
                     with torch.no_grad():
-                        audio = net(g_weak(xu, lu, generator=g), lu, validate=False).softmax(-1)
+                        audio = net(g_weak(xu, lu, generator=ga), lu, validate=False).softmax(-1)
                     pseudo = rule(
-                        audio, vis[ui].to(device), valid=vis_ok[ui].to(device), generator=g
+                        audio, vis[ui].to(device), valid=vis_ok[ui].to(device), generator=ga
                     )
                     loss = masked_cross_entropy(logits[-1], pseudo, validate=False)
                     if w_u != 1:
@@ -662,6 +680,7 @@ def train_run(
                 "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(),
                 "generator": g.get_state(),
+                "aug_generator": ga.get_state() if ga is not g else None,
                 "cpu_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "temporal_ensembling": te.state_dict() if te is not None else None,

@@ -1236,3 +1236,20 @@ def test_extract_bad_arguments(tmp_path: Path) -> None:
 def test_extract_empty_file_list(tmp_path: Path) -> None:
     fs = extract_features([], SpectrogramFeatures(), tmp_path / "cache", max_frames=MAX_FRAMES)
     assert len(fs) == 0 and fs.features.shape == (0, MAX_FRAMES, 512) and fs.skipped == []
+
+
+def test_extract_resume_with_another_shard_size_starts_over(tmp_path: Path) -> None:
+    files = write_clips(tmp_path / "wav")
+    with pytest.raises(KeyboardInterrupt):  # call 1 probes, call 2 stores a batch, 3 dies
+        extract_features(files, Counting(SpectrogramFeatures(), interrupt_on_call=3),
+                         tmp_path / "cache", max_frames=MAX_FRAMES, batch_size=2,
+                         shard_size=2)  # fmt: skip
+    # the shard records of size 2 must not be read against shards of size 3
+    resumed = Counting(SpectrogramFeatures())
+    fs = extract_features(files, resumed, tmp_path / "cache", max_frames=MAX_FRAMES,
+                          batch_size=2, shard_size=3)  # fmt: skip
+    assert sum(resumed.batches[1:]) == len(files)  # everything extracted afresh
+    whole = extract_features(files, SpectrogramFeatures(), tmp_path / "other",
+                             max_frames=MAX_FRAMES, batch_size=2)  # fmt: skip
+    assert np.array_equal(fs.features, whole.features)
+    assert np.array_equal(fs.lengths, whole.lengths) and np.array_equal(fs.ok, whole.ok)

@@ -215,9 +215,15 @@ def extract_features(
         dim = int(extractor(probe, torch.tensor([TARGET_SAMPLE_RATE], device=dev))[0].shape[2])
     partial = root / f"{key}.partial"
     n = len(paths)
-    if rank == 0 and not (partial / "features.npy").is_file():
+    layout = {"files": n, "shard_size": shard_size, "dim": dim}
+    layout_file = partial / "layout.json"
+    fresh = not (partial / "features.npy").is_file() or (
+        not layout_file.is_file() or json.loads(layout_file.read_text()) != layout
+    )  # work left with another shard size cannot be resumed: start over
+    if rank == 0 and fresh:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
+        _write_json(layout_file, layout)
         tmp = partial / "features.npy.tmp"
         store = np.lib.format.open_memmap(
             tmp, mode="w+", dtype=np.float16, shape=(n, max_frames, dim)
@@ -279,6 +285,7 @@ def extract_features(
         np.save(partial / "ok.npy", ok)
         _write_json(partial / "meta.json", {"key": key, "files": n, "dim": dim, **meta})
         _write_json(partial / "skipped.json", skipped_rows)
+        layout_file.unlink(missing_ok=True)
         for shard in range(shards):
             marker(shard).unlink(missing_ok=True)
         if final.exists():
