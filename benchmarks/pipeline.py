@@ -424,6 +424,7 @@ def train_run(
     progress: Callable[[int], None] = lambda _: None,
     checkpoint: Path | None = None,
     ctx: Dist = SINGLE,
+    batch: int = BATCH,
 ) -> tuple[RunResult, dict[str, Tensor]]:
     """Train one (method, seed) with the paper's recipe; select on validation UA; test.
 
@@ -442,7 +443,7 @@ def train_run(
     loss, so N ranks follow one process's run up to floating-point reduction order; only the
     encoder's own dropout draws per rank (reseeded per epoch from seed, epoch and rank). The
     checkpoint holds no per-rank state, so it resumes under any number of ranks. Only rank 0
-    writes it.
+    writes it. ``batch`` is the global batch (labelled and unlabelled each); the paper's is 32.
     """
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -453,8 +454,8 @@ def train_run(
         model.load_state_dict(init_state)
     net: nn.Module = model
     if ctx.active:
-        if BATCH % ctx.world:
-            raise ValueError(f"the global batch of {BATCH} does not split over {ctx.world} ranks")
+        if batch % ctx.world:
+            raise ValueError(f"the global batch of {batch} does not split over {ctx.world} ranks")
         if corpus.x["unlabelled"].shape[0] < ctx.world:
             raise ValueError(
                 f"{corpus.x['unlabelled'].shape[0]} unlabelled clips cannot be shared by "
@@ -466,7 +467,7 @@ def train_run(
     opt = torch.optim.Adamax(model.parameters())
     n_l = corpus.x["train"].shape[0]
     n_u = corpus.x["unlabelled"].shape[0]
-    steps_per_epoch = max(1, math.ceil(n_l / BATCH))
+    steps_per_epoch = max(1, math.ceil(n_l / batch))
     sched = paper_lr_scheduler(opt, PaperSchedule(steps_per_epoch))
     total_steps = recipe.epochs * steps_per_epoch
     # Laine & Aila (2017): weight ramps up over the first 80 of 300 epochs to 100 * M / N
@@ -533,11 +534,11 @@ def train_run(
         seen = 0
         hist = torch.zeros(classes, device=device)
         for b in range(steps_per_epoch):
-            li_full = l_perm[b * BATCH : (b + 1) * BATCH]
-            if u_pos + BATCH > n_u:
+            li_full = l_perm[b * batch : (b + 1) * batch]
+            if u_pos + batch > n_u:
                 u_perm, u_pos = torch.randperm(n_u, generator=g), 0
-            ui_full = u_perm[u_pos : u_pos + BATCH]
-            u_pos += BATCH
+            ui_full = u_perm[u_pos : u_pos + batch]
+            u_pos += batch
             li, ui = li_full[ctx.shard(len(li_full))], ui_full[ctx.shard(len(ui_full))]
             stand_in = len(li) == 0  # a rank with no labelled example this step (see below)
             if stand_in:
@@ -716,5 +717,5 @@ def train_run(
     return result, best[2]
 
 
-def steps_of(corpus: Corpus, recipe: Recipe) -> int:
-    return recipe.epochs * max(1, math.ceil(corpus.x["train"].shape[0] / BATCH))
+def steps_of(corpus: Corpus, recipe: Recipe, batch: int = BATCH) -> int:
+    return recipe.epochs * max(1, math.ceil(corpus.x["train"].shape[0] / batch))

@@ -111,6 +111,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="CPU threads PyTorch may use (torch.set_num_threads); default: all cores",
     )
     parser.add_argument("--corpus-seed", type=int, default=0, help="seed of the synthetic corpus")
+    parser.add_argument(
+        "--per-rank-batch",
+        action="store_true",
+        help="under torchrun: 32 labelled + 32 unlabelled examples per rank (a global batch of "
+        "32 x ranks, so fewer optimiser steps per epoch and a different recipe from the "
+        "paper's) instead of the default 32 + 32 split across the ranks",
+    )
     real = parser.add_argument_group(
         "real datasets",
         "Run on IEMOCAP or CH-SIMS instead of the synthetic corpus: give the release folder "
@@ -325,6 +332,8 @@ def check_config(out: Path, config: dict[str, Any]) -> None:
     fields = ["profile", "corpus_seed", "recipe", "sizes"]
     if config["data"] != "synthetic":  # synthetic runs keep the key older folders were made with
         fields.append("data")
+    if config["global_batch"] != pipeline.BATCH:  # --per-rank-batch: another recipe
+        fields.append("global_batch")
     key = json.loads(json.dumps({k: config[k] for k in fields}))
     if path.exists():
         old = json.loads(path.read_text())
@@ -413,6 +422,7 @@ def _main(
         "seeds": args.seeds,
         "device": str(device),
         "ranks": ctx.world,
+        "global_batch": pipeline.BATCH * (ctx.world if args.per_rank_batch else 1),
         "torch": torch.__version__,
         "recipe": asdict(recipe),
         "sizes": asdict(corpus_mod.PROFILES[args.profile]),
@@ -423,6 +433,7 @@ def _main(
         check_config(args.out, config)
     ctx.barrier()
     datasets = ["chsims", "iemocap"] if args.dataset == "all" else [args.dataset]
+    batch = pipeline.BATCH * (ctx.world if args.per_rank_batch else 1)
     if args.real is not None and ctx.is_main:
         print(
             f"real data: {args.real.dataset} from {args.real.root}, unlabelled clips from "
@@ -472,9 +483,12 @@ def _main(
                     seed,
                     device,
                     init_state=init,
-                    progress=make_bar(f"{name} seed {seed}", pipeline.steps_of(corpus, recipe)),
+                    progress=make_bar(
+                        f"{name} seed {seed}", pipeline.steps_of(corpus, recipe, batch)
+                    ),
                     checkpoint=path.with_suffix(".ckpt"),
                     ctx=ctx,
+                    batch=batch,
                 )
                 record = asdict(result)
                 runs[dataset].setdefault(name, {})[seed] = record

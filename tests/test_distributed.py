@@ -82,16 +82,18 @@ def test_sharded_extraction_equals_one_process_byte_for_byte(worker: dict[str, o
     assert worker["evidence_equal"] is True
 
 
-def test_reproduce_paper_under_torchrun(tmp_path: Path):
+@pytest.mark.parametrize("per_rank", [False, True])
+def test_reproduce_paper_under_torchrun(tmp_path: Path, per_rank: bool):
     out = tmp_path / "out"
     proc = torchrun(
         ROOT / "benchmarks" / "reproduce_paper.py", "--profile", "tiny", "--seeds", "0",
         "--dataset", "chsims", "--methods", "supervised", "cr_eps0.5", "temporal_ensembling",
-        "--out", out,
+        "--out", out, *(["--per-rank-batch"] if per_rank else []),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["ranks"] == 2
+    assert results["config"]["global_batch"] == (64 if per_rank else 32)
     assert set(results["summary"]["chsims"]) == {"supervised", "cr_eps0.5", "temporal_ensembling"}
     assert (out / "report.md").is_file()
     assert not list(out.rglob("*.ckpt"))  # finished runs leave no checkpoint behind
