@@ -20,7 +20,7 @@ on another example.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -212,6 +212,14 @@ def spec_augment_masks(
 _CPU_CHUNK = 8  # examples per mask chunk on a CPU
 
 
+def _runs(mask: Tensor) -> list[tuple[int, int, int]]:
+    """``(row, start, stop)`` of every run of ``True`` in a bool ``(rows, n)`` CPU mask."""
+    edges = torch.diff(nn.functional.pad(mask.to(torch.int8), (1, 1)), dim=1)
+    starts = cast(list[list[int]], (edges == 1).nonzero().tolist())  # pyright: ignore[reportUnknownMemberType]
+    stops = cast(list[list[int]], (edges == -1).nonzero().tolist())  # pyright: ignore[reportUnknownMemberType]
+    return [(b, s, e) for (b, s), (_, e) in zip(starts, stops, strict=True)]
+
+
 def apply_spec_augment(
     x: Tensor,
     masks: SpecAugmentMasks,
@@ -267,10 +275,25 @@ def apply_spec_augment(
         out = torch.logical_and(cols[part], valid[part])
         return out.logical_or_(rows[part])
 
-    if x.device.type != "cpu" or x.requires_grad or batch <= _CPU_CHUNK:
+    if x.device.type != "cpu" or x.requires_grad or torch.compiler.is_compiling():
         return torch.where(cells(slice(None)), value, x)
-    # memory-bound on a CPU: a few examples at a time keep the bool mask in cache (about 1.4x
-    # faster at (32, 555, 512) than one batch-sized mask); same result
+    # On a CPU the op is memory-bound and reading values is no device sync, so: one pass that
+    # masks whole frames, with no batch-sized mask (a broadcast condition), then the masked
+    # bins of valid frames written as slices, which touch only those cells. About 1.3 plain
+    # copies of ``x`` in time, against 2.4 for a full mask and one ``where`` (measured at
+    # (32, 555, 512)). Masks with many separate bin runs take the chunked full-mask path.
+    runs = _runs(masks.freq)
+    if len(runs) <= 4 * max(batch, 1):
+        out = torch.where(rows, value, x)
+        frames_of = (
+            cast(list[int], lengths.tolist())  # pyright: ignore[reportUnknownMemberType]
+            if lengths is not None
+            else [frames] * batch
+        )
+        for b, start, stop in runs:
+            out[b, : frames_of[b], start:stop] = value
+        return out
+    # a few examples at a time keep the bool mask in cache
     out = torch.empty_like(x)
     for start in range(0, batch, _CPU_CHUNK):
         part = slice(start, start + _CPU_CHUNK)

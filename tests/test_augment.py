@@ -328,3 +328,23 @@ def test_apply_chunked_cpu_path_equals_one_mask(batch: int, frames: int, bins: i
                 if masks.time[b, t]:
                     naive[b, t] = -1.5
     assert torch.equal(chunked, naive)
+
+
+@given(st.integers(1, 20), st.integers(1, 30), st.integers(8, 40), st.integers(0, 10**6))
+def test_apply_cpu_paths_take_any_masks(batch: int, frames: int, bins: int, seed: int):
+    # hand-made masks with many separate bin runs take the chunked path, few runs the slice
+    # path; both equal the autograd path (one full mask) and each other's definition
+    from sertoolkit.augment import SpecAugmentMasks, apply_spec_augment
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, frames, bins, generator=g)
+    lengths = torch.randint(0, frames + 1, (batch,), generator=g)
+    valid = torch.arange(frames) < lengths.unsqueeze(1)
+    for density in (0.05, 0.5):
+        masks = SpecAugmentMasks(
+            (torch.rand(batch, frames, generator=g) < density) & valid,
+            torch.rand(batch, bins, generator=g) < density,
+        )
+        fast = apply_spec_augment(x, masks, lengths=lengths, fill=2.5)
+        slow = apply_spec_augment(x.clone().requires_grad_(), masks, lengths=lengths, fill=2.5)
+        assert torch.equal(fast, slow.detach())
