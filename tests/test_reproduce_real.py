@@ -72,6 +72,7 @@ def test_iemocap_run_counts_caches_and_reports(data: Path, tmp_path: Path):
     assert results["config"]["data"]["features"] == "wav2vec"
     text = (out / "report.md").read_text()
     assert "real data" in text and "simulation" not in text
+    assert "Table 5 setting: IEMOCAP, 4 emotions (real data)" in text and "-like" not in text
     # telemetry: the hidden truth of real unlabelled clips is unknown, so no accuracy is made up
     telemetry = json.loads((out / "pseudo_labels.json").read_text())
     for entry in telemetry["iemocap"].values():
