@@ -222,11 +222,7 @@ def visual_evidence(
         probs7[keep] = torch.cat(scored)
     probs7 = probs7.view(n_u, max_frames, 7)
     pooled7, has_face = pool_frames(probs7, mask)
-    label_map = EXPRESSION_TO_SENTIMENT if dataset == "chsims" else EXPRESSION_TO_IEMOCAP
-    safe7 = torch.where(has_face.unsqueeze(1), pooled7, torch.full_like(pooled7, 1 / 7))
-    visual = project(safe7, label_map)
-    valid = has_face & maps_to_target(safe7, label_map)
-    visual = torch.where(valid.unsqueeze(1), visual, torch.zeros_like(visual))
+    visual, valid = map_visual(pooled7, has_face, dataset)
     stats = {
         "face_model_test_accuracy": face_acc,
         "unlabelled_clips": int(n_u),
@@ -234,6 +230,19 @@ def visual_evidence(
         "clips_dropped_unmapped_visual_label": int((has_face & ~valid).sum()),
     }
     return visual, valid, stats
+
+
+def map_visual(pooled7: Tensor, has_face: Tensor, dataset: str) -> tuple[Tensor, Tensor]:
+    """Pooled 7-expression probabilities -> the dataset's classes (Table 2 / Sec. 4.4).
+
+    Returns the mapped distributions (a zero row where unusable) and ``valid``: the clip has a
+    face and its visual label is one of the target classes (always so for sentiments).
+    """
+    label_map = EXPRESSION_TO_SENTIMENT if dataset == "chsims" else EXPRESSION_TO_IEMOCAP
+    safe7 = torch.where(has_face.unsqueeze(1), pooled7, torch.full_like(pooled7, 1 / 7))
+    valid = has_face & maps_to_target(safe7, label_map)
+    visual = project(safe7, label_map)
+    return torch.where(valid.unsqueeze(1), visual, torch.zeros_like(visual)), valid
 
 
 def build_corpus(raw: dict[str, np.ndarray], dataset: str, visual: Tensor, valid: Tensor) -> Corpus:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from corpus import Corpus, Sizes, classes_of, scale_down
+from pipeline import map_visual
 from torch import Tensor, nn
 
 from sertoolkit.datasets import (
@@ -42,12 +43,6 @@ from sertoolkit.datasets import (
 )
 from sertoolkit.encoders import MobileNetV2FaceModel
 from sertoolkit.features import SpectrogramFeatures, Wav2VecFeatures
-from sertoolkit.taxonomy import (
-    EXPRESSION_TO_IEMOCAP,
-    EXPRESSION_TO_SENTIMENT,
-    maps_to_target,
-    project,
-)
 
 MAX_FRAMES = {"stft": 555, "wav2vec": 445}  # Sec. 4.2
 PAPER_FEATURES = {"chsims": "stft", "iemocap": "wav2vec"}  # Mandarin: STFT, English: wav2vec
@@ -169,13 +164,7 @@ def prepare_real(
         for s in skipped:
             log(f"  {s}")
 
-    label_map = EXPRESSION_TO_SENTIMENT if name == "chsims" else EXPRESSION_TO_IEMOCAP
-    safe7 = torch.where(
-        evidence.has_face.unsqueeze(1), evidence.probs, torch.full_like(evidence.probs, 1 / 7)
-    )
-    visual = project(safe7, label_map)
-    valid = evidence.has_face & maps_to_target(safe7, label_map)
-    visual = torch.where(valid.unsqueeze(1), visual, torch.zeros_like(visual))
+    visual, valid = map_visual(evidence.probs, evidence.has_face, name)
 
     x: dict[str, Tensor] = {}
     lengths: dict[str, Tensor] = {}

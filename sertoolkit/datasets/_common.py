@@ -21,6 +21,20 @@ Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = get_args(Split)
 
 
+def process_group(distributed: bool) -> tuple[int, int]:
+    """``(rank, world_size)`` of the initialised torch.distributed group, or ``(0, 1)``."""
+    if not distributed:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        raise ValueError(
+            "Expected an initialised torch.distributed process group for distributed=True "
+            "(e.g. under torchrun after init_process_group), but there is none."
+        )
+    return dist.get_rank(), dist.get_world_size()
+
+
 class DatasetFormatError(ValueError):
     """A dataset file that cannot be read as its format says: names the file and the line.
 

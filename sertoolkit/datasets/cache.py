@@ -35,7 +35,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from sertoolkit.datasets._common import Skipped
+from sertoolkit.datasets._common import Skipped, process_group
 from sertoolkit.features import TARGET_SAMPLE_RATE, fix_length, load_audio
 
 __all__ = ["FeatureSet", "extract_features"]
@@ -104,19 +104,6 @@ def _load(folder: Path) -> FeatureSet:
         skipped,
         folder,
     )
-
-
-def _dist_info(distributed: bool) -> tuple[int, int]:
-    if not distributed:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_available() or not dist.is_initialized():
-        raise ValueError(
-            "Expected an initialised torch.distributed process group for distributed=True "
-            "(e.g. under torchrun after init_process_group), but there is none."
-        )
-    return dist.get_rank(), dist.get_world_size()
 
 
 def _barrier(distributed: bool) -> None:
@@ -194,7 +181,7 @@ def extract_features(
                         ("shard_size", shard_size)):  # fmt: skip
         if not (isinstance(value, int) and value > 0):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ValueError(f"Expected `{name}` to be an int > 0, but got {value!r}.")
-    rank, world = _dist_info(distributed)
+    rank, world = process_group(distributed)
     report = progress if rank == 0 else None
     paths = [Path(f) for f in files]
     meta = {"max_frames": max_frames, "sample_rate": TARGET_SAMPLE_RATE, **(settings or {})}

@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from sertoolkit._validation import check_positive_float
-from sertoolkit.datasets._common import DatasetFormatError, Skipped
+from sertoolkit.datasets._common import DatasetFormatError, Skipped, process_group
 from sertoolkit.pooling import frame_indices, pool_frames
 from sertoolkit.taxonomy import EXPRESSIONS
 
@@ -405,16 +405,7 @@ def expression_probabilities(
             device = param.device if param is not None else "cpu"
     dev = torch.device(device) if device is not None else torch.device("cpu")
     n = len(clips)
-    rank, world = 0, 1
-    if distributed:
-        import torch.distributed as dist
-
-        if not dist.is_available() or not dist.is_initialized():
-            raise ValueError(
-                "Expected an initialised torch.distributed process group for "
-                "distributed=True, but there is none."
-            )
-        rank, world = dist.get_rank(), dist.get_world_size()
+    rank, world = process_group(distributed)
     report = progress if rank == 0 else None
     probs = torch.zeros(n, len(EXPRESSIONS))
     has_face = torch.zeros(n, dtype=torch.bool)
