@@ -653,7 +653,9 @@ def train_run(
                 kept = kept + pseudo.mask.sum()
                 kept_known = kept_known + known.sum()
                 correct = correct + (known & (pseudo.targets == truth)).sum()
-                hist = hist + torch.bincount(pseudo.targets[pseudo.mask], minlength=classes)
+                # index_add rather than bincount(targets[mask]): boolean indexing and
+                # bincount both read values on the host (a sync every step on a GPU)
+                hist = hist.index_add(0, pseudo.targets, pseudo.mask.to(hist.dtype))
                 seen += len(ui)
         if ctx.active:  # one reduction per epoch: every rank then holds the global counts
             counts = ctx.all_sum(
