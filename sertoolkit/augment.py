@@ -220,6 +220,24 @@ def _runs(mask: Tensor) -> list[tuple[int, int, int]]:
     return [(b, s, e) for (b, s), (_, e) in zip(starts, stops, strict=True)]
 
 
+def _check_out(out: Tensor, x: Tensor) -> None:
+    """``out`` must match ``x`` in shape, dtype and device, and take no part in autograd."""
+    check_tensor("out", out)
+    if out.shape != x.shape or out.dtype != x.dtype or out.device != x.device:
+        raise fail(
+            "out",
+            f"a tensor of shape {tuple(x.shape)}, {x.dtype}, on {x.device} (like `x`)",
+            describe(out),
+        )
+    if torch.is_grad_enabled() and (x.requires_grad or out.requires_grad):
+        raise fail(
+            "out",
+            "None when autograd records the op (`out=` is not differentiable; use "
+            "torch.no_grad() or leave `out` unset)",
+            describe(out),
+        )
+
+
 def apply_spec_augment(
     x: Tensor,
     masks: SpecAugmentMasks,
@@ -227,11 +245,18 @@ def apply_spec_augment(
     lengths: Tensor | None = None,
     fill: float = 0.0,
     validate: bool = True,
+    out: Tensor | None = None,
 ) -> Tensor:
     """Replace masked time frames and frequency bins of ``x`` by ``fill``.
 
     Frequency masks apply to valid frames only: with ``lengths`` given, padding frames are
-    returned unchanged.
+    returned unchanged. Time masks on padding frames (possible only in hand-made masks) are
+    ignored.
+
+    On a CPU the op is memory-bound: it costs one copy of ``x`` plus writes of the masked
+    cells, and most of that copy's time is the operating system mapping fresh pages for the
+    new tensor. ``out=`` skips that allocation: pass a preallocated tensor (reused from step
+    to step) or ``x`` itself to mask in place.
 
     Args:
         x: Features, floating point.
@@ -239,17 +264,21 @@ def apply_spec_augment(
         lengths: Valid frames per example (valid frames first).
         fill: The constant written into masked cells.
         validate: Check the values of ``lengths`` (a device sync on CUDA).
+        out: Where to write the result (shape, dtype and device of ``x``; ``x`` itself masks
+            in place; must not otherwise overlap ``x``). Not differentiable, so not allowed
+            while autograd records ``x`` or ``out``.
 
     Shape:
         - x: ``(batch, time, freq)``
         - output: ``(batch, time, freq)``, same dtype and device; differentiable (zero gradient
-          on masked cells).
+          on masked cells) when ``out`` is not given.
 
     Returns:
-        The masked features.
+        The masked features (``out`` when given).
 
     Raises:
-        ValueError: If shapes disagree or ``x`` is not a 3-D floating tensor.
+        ValueError: If shapes disagree, ``x`` is not a 3-D floating tensor, or ``out`` does
+            not match ``x`` or would need a gradient.
     """
     check_rank("x", x, 3, "(batch, time, freq)")
     check_floating("x", x)
@@ -259,6 +288,8 @@ def apply_spec_augment(
         raise fail("masks.time", f"of shape {(batch, frames)}", describe(masks.time))
     if tuple(masks.freq.shape) != (batch, bins):
         raise fail("masks.freq", f"of shape {(batch, bins)}", describe(masks.freq))
+    if out is not None:
+        _check_out(out, x)
     rows = masks.time.unsqueeze(2)  # (batch, time, 1)
     cols = masks.freq.unsqueeze(1)  # (batch, 1, freq)
     valid: Tensor | None = None
@@ -272,31 +303,37 @@ def apply_spec_augment(
         # masked cells: masked frames, and masked bins of valid frames only
         if valid is None:
             return torch.logical_or(cols[part], rows[part])
-        out = torch.logical_and(cols[part], valid[part])
-        return out.logical_or_(rows[part])
+        both = torch.logical_and(cols[part], valid[part])
+        return both.logical_or_(rows[part])
 
     if x.device.type != "cpu" or x.requires_grad or torch.compiler.is_compiling():
-        return torch.where(cells(slice(None)), value, x)
+        if out is None:
+            return torch.where(cells(slice(None)), value, x)
+        return torch.where(cells(slice(None)), value, x, out=out)
     # On a CPU the op is memory-bound and reading values is no device sync, so: one copy of
-    # ``x``, then the masked frames and the masked bins of valid frames written as slices,
-    # which touch only those cells; no batch-sized mask. Masks with many separate runs (not
-    # SpecAugment's intervals) take the chunked full-mask path.
+    # ``x`` (skipped in place), then the masked frames and the masked bins of valid frames
+    # written as slices, which touch only those cells; no batch-sized mask. Masks with many
+    # separate runs (not SpecAugment's intervals) take the chunked full-mask path.
     time_runs = _runs(rows.squeeze(2))
     freq_runs = _runs(masks.freq)
     if len(time_runs) + len(freq_runs) <= 8 * max(batch, 1):
-        out = x.clone()
+        if out is None:
+            out = x.clone()
+        elif not (out.data_ptr() == x.data_ptr() and out.stride() == x.stride()):
+            out.copy_(x)
+        for b, start, stop in time_runs:
+            out[b, start:stop] = value
         frames_of = (
             cast(list[int], lengths.tolist())  # pyright: ignore[reportUnknownMemberType]
             if lengths is not None
             else [frames] * batch
         )
-        for b, start, stop in time_runs:
-            out[b, start:stop] = value
         for b, start, stop in freq_runs:
             out[b, : frames_of[b], start:stop] = value
         return out
     # a few examples at a time keep the bool mask in cache
-    out = torch.empty_like(x)
+    if out is None:
+        out = torch.empty_like(x)
     for start in range(0, batch, _CPU_CHUNK):
         part = slice(start, start + _CPU_CHUNK)
         torch.where(cells(part), value, x[part], out=out[part])
@@ -314,6 +351,7 @@ def spec_augment(
     fill: float = 0.0,
     generator: torch.Generator | None = None,
     validate: bool = True,
+    out: Tensor | None = None,
 ) -> Tensor:
     """SpecAugment time and frequency masking: the strong augmentation SA (paper Sec. 3.3).
 
@@ -333,6 +371,9 @@ def spec_augment(
         generator: Source of randomness on the device of ``x``; when given, the global RNG is
             not touched.
         validate: Check the values of ``lengths`` (a device sync on CUDA).
+        out: Where to write the result, as in :func:`apply_spec_augment`: a preallocated
+            tensor like ``x`` (on a CPU this skips the allocation, most of the op's time at
+            paper size), or ``x`` itself to mask in place. Not differentiable.
 
     Shape:
         - x: ``(batch, time, freq)``
@@ -340,11 +381,12 @@ def spec_augment(
         - output: ``(batch, time, freq)``, same dtype and device.
 
     Returns:
-        The augmented features.
+        The augmented features (``out`` when given).
 
     Raises:
         ValueError: If ``x`` is not ``(batch, time, freq)`` floating, a count or width is
-            negative, or ``lengths`` is malformed.
+            negative, ``lengths`` is malformed, or ``out`` does not match ``x`` or would need
+            a gradient.
 
     Examples:
         >>> import torch
@@ -354,6 +396,11 @@ def spec_augment(
         ...                  generator=g)
         >>> y.shape
         torch.Size([2, 100, 40])
+        >>> buffer = torch.empty_like(x)  # reuse one output tensor from step to step
+        >>> z = spec_augment(x, time_masks=2, time_width=10, freq_masks=2, freq_width=8,
+        ...                  generator=g, out=buffer)
+        >>> z is buffer
+        True
     """
     check_rank("x", x, 3, "(batch, time, freq)")
     check_floating("x", x)
@@ -362,6 +409,8 @@ def spec_augment(
         check_same_device("lengths", lengths, "x", x)
         check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=validate)
     check_fill("fill", fill, x.dtype)
+    if out is not None:
+        _check_out(out, x)  # before any random draw
     masks = spec_augment_masks(
         x.shape[0],
         x.shape[1],
@@ -375,7 +424,7 @@ def spec_augment(
         device=x.device,
         validate=False,
     )
-    return apply_spec_augment(x, masks, lengths=lengths, fill=fill, validate=False)
+    return apply_spec_augment(x, masks, lengths=lengths, fill=fill, validate=False, out=out)
 
 
 class FeatureDropout(nn.Module):

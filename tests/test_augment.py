@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torchaudio
 from hypothesis import given
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from sertoolkit.augment import (
     FeatureDropout,
     SpecAugment,
+    SpecAugmentMasks,
     apply_spec_augment,
     feature_dropout,
     spec_augment,
@@ -348,3 +350,66 @@ def test_apply_cpu_paths_take_any_masks(batch: int, frames: int, bins: int, seed
         fast = apply_spec_augment(x, masks, lengths=lengths, fill=2.5)
         slow = apply_spec_augment(x.clone().requires_grad_(), masks, lengths=lengths, fill=2.5)
         assert torch.equal(fast, slow.detach())
+
+
+# --- spec augment: out= ----------------------------------------------------------------
+
+
+@given(
+    st.integers(1, 20),
+    st.integers(1, 30),
+    st.integers(8, 40),
+    st.sampled_from([0.05, 0.2, 0.6]),
+    st.integers(0, 10**6),
+)
+def test_apply_out_equals_out_of_place(
+    batch: int, frames: int, bins: int, density: float, seed: int
+):
+    # every CPU path (slices for few runs, chunks for many) and the autograd path: a
+    # preallocated buffer, a transposed (non-contiguous) buffer and x itself (in place) all
+    # receive exactly the out-of-place result, and the call returns the buffer
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, frames, bins, generator=g)
+    lengths = torch.randint(0, frames + 1, (batch,), generator=g)
+    valid = torch.arange(frames) < lengths.unsqueeze(1)
+    masks = SpecAugmentMasks(
+        (torch.rand(batch, frames, generator=g) < density) & valid,
+        torch.rand(batch, bins, generator=g) < density,
+    )
+    want = apply_spec_augment(x.clone().requires_grad_(), masks, lengths=lengths, fill=-3.0)
+    want = want.detach()
+    buffer = torch.full_like(x, float("nan"))
+    assert apply_spec_augment(x, masks, lengths=lengths, fill=-3.0, out=buffer) is buffer
+    assert torch.equal(buffer, want)
+    strided = torch.full((batch, bins, frames), float("nan")).transpose(1, 2)
+    assert apply_spec_augment(x, masks, lengths=lengths, fill=-3.0, out=strided) is strided
+    assert torch.equal(strided, want)
+    inplace = x.clone()
+    assert apply_spec_augment(inplace, masks, lengths=lengths, fill=-3.0, out=inplace) is inplace
+    assert torch.equal(inplace, want)
+
+
+def test_spec_augment_out_draws_the_same_masks(device):
+    x = torch.randn(6, 40, 16, device=device)
+    lengths = torch.tensor([40, 30, 0, 5, 17, 40], device=device)
+    kwargs = {"time_masks": 2, "time_width": 8, "freq_masks": 2, "freq_width": 5}
+    want = spec_augment(
+        x, **kwargs, lengths=lengths, generator=torch.Generator(device).manual_seed(3)
+    )
+    out = torch.empty_like(x)
+    got = spec_augment(
+        x, **kwargs, lengths=lengths, generator=torch.Generator(device).manual_seed(3), out=out
+    )
+    assert got is out
+    assert torch.equal(out, want)
+    assert not torch.equal(x, want)  # something was masked: the comparison means something
+
+
+def test_spec_augment_out_with_autograd():
+    x = torch.randn(2, 20, 8, requires_grad=True)
+    kwargs = {"time_masks": 1, "time_width": 5, "freq_masks": 1, "freq_width": 3}
+    with pytest.raises(ValueError, match="Expected `out` to be None when autograd records"):
+        spec_augment(x, **kwargs, out=torch.empty(2, 20, 8))
+    with torch.no_grad():  # e.g. augmenting in a data loader: allowed
+        out = spec_augment(x, **kwargs, out=torch.empty(2, 20, 8))
+    assert not out.requires_grad

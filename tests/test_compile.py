@@ -37,3 +37,29 @@ def test_hot_path_compiles_fullgraph():
     logits = torch.randn(4, 3, generator=g)
     out = compiled(x, lengths, audio, frame_probs, frame_mask, logits)
     assert out.shape == () and torch.isfinite(out)
+
+
+def test_apply_spec_augment_out_compiles_and_matches_eager():
+    # the torch.where path (GPUs, autograd, compile) writing into `out=`
+    from sertoolkit.augment import apply_spec_augment, spec_augment_masks
+
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 30, 8, generator=g)
+    lengths = torch.tensor([30, 20, 5, 0])
+    masks = spec_augment_masks(
+        4, 30, 8, time_masks=2, time_width=10, freq_masks=2, freq_width=4, lengths=lengths,
+        generator=g,
+    )  # fmt: skip
+
+    def run(x, time, freq, lengths, out):
+        return apply_spec_augment(
+            x, type(masks)(time, freq), lengths=lengths, fill=-2.0, validate=False, out=out
+        )
+
+    compiled = torch.compile(run, fullgraph=True)
+    out = torch.full_like(x, float("nan"))
+    compiled(x, masks.time, masks.freq, lengths, out)
+    want = apply_spec_augment(x, masks, lengths=lengths, fill=-2.0)
+    assert torch.equal(out, want)
+    assert not torch.equal(want, x)

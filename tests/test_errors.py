@@ -124,6 +124,29 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         "device",
     ),
     (
+        "apply out shape",
+        lambda: augment.apply_spec_augment(
+            X,
+            augment.SpecAugmentMasks(
+                torch.zeros(2, 10, dtype=torch.bool), torch.zeros(2, 4, dtype=torch.bool)
+            ),
+            out=torch.empty(2, 10, 5),
+        ),
+        "out",
+    ),
+    (
+        "spec_augment out dtype",
+        lambda: augment.spec_augment(
+            X,
+            time_masks=1,
+            time_width=2,
+            freq_masks=1,
+            freq_width=1,
+            out=torch.empty(2, 10, 4, dtype=torch.float64),
+        ),
+        "out",
+    ),
+    (
         "apply time shape",
         lambda: augment.apply_spec_augment(
             X,
