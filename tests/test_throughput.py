@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
 
 
@@ -41,17 +43,34 @@ def test_quick_run_writes_every_section(tmp_path: Path):
         "per-example loop",
         "memory floor (x.clone)",
     }
+    assert set(spec["vs_range"]) == set(spec["vs"])
+    for lo, hi in spec["vs_range"].values():
+        assert 0 < lo <= hi
+    out = result["sections"]["components"][1]
+    assert out["name"] == "spec_augment(out=preallocated)"
+    assert set(out["vs"]) == {"torchaudio SpecAugment", "per-example loop", "memory floor (copy_)"}
+    assert [t["target"] for t in result["targets"]] == [
+        "spec_augment >= 5x torchaudio SpecAugment",
+        "spec_augment(out=preallocated) >= 5x torchaudio SpecAugment",
+        "augmentation + fusion + pooling < 2% of the step",
+        "bf16 Algorithm-1 step >= 40% MFU",
+    ]
+    # a CPU run never claims the GPU targets
+    assert result["targets"][2]["status"].startswith("informative")
+    assert result["targets"][3]["measured"] == "not measured"
+    assert all("quick shapes" in t["status"] for t in result["targets"][:2])
     table = (tmp_path / "throughput.md").read_text()
-    assert "| spec_augment |" in table and "MFU" in table
+    assert "| spec_augment |" in table and "MFU" in table and "Targets" in table
 
 
-def test_bad_options_fail_in_one_line():
+@pytest.mark.parametrize("option", ["--min-run-time", "--rounds"])
+def test_bad_options_fail_in_one_line(option: str):
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--min-run-time", "0"],
+        [sys.executable, str(SCRIPT), "--quick", option, "0"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert proc.returncode == 2
-    assert "--min-run-time" in proc.stderr
+    assert option in proc.stderr
