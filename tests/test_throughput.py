@@ -57,7 +57,8 @@ def test_quick_run_writes_every_section(tmp_path: Path):
     ]
     # a CPU run never claims the GPU targets
     assert result["targets"][2]["status"].startswith("informative")
-    assert result["targets"][3]["measured"] == "not measured"
+    bf16 = result["targets"][3]
+    assert bf16["status"].startswith(("informative", "bf16 rows skipped"))
     assert all("quick shapes" in t["status"] for t in result["targets"][:2])
     table = (tmp_path / "throughput.md").read_text()
     assert "| spec_augment |" in table and "MFU" in table and "Targets" in table
