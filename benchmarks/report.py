@@ -303,7 +303,7 @@ def plot_confusions(runs: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_sweeps(summary: dict[str, Any], path: Path) -> None:
+def plot_sweeps(summary: dict[str, Any], path: Path, *, real: bool = False) -> None:
     """Fig. 4 analogue: metrics against epsilon (FF1) and alpha (FF2), mean ± std."""
     s = summary.get("chsims", {})
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -335,7 +335,8 @@ def plot_sweeps(summary: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(
-        "CH-SIMS-like: influence of epsilon and alpha (mean ± std over seeds) — Fig. 4 analogue"
+        ("CH-SIMS" if real else "CH-SIMS-like")
+        + ": influence of epsilon and alpha (mean ± std over seeds) — Fig. 4 analogue"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -401,11 +402,11 @@ def write_report(
     )
     (out / "pseudo_labels.json").write_text(json.dumps(telemetry, indent=1))
     plot_confusions(runs, out / "confusion.png")
-    plot_sweeps(summary, out / "sweeps.png")
-    plot_pseudo_labels(telemetry, out / "pseudo_labels.png")
     scale = config["scale_down"]
     data = config.get("data", "synthetic")
     synthetic = data == "synthetic"
+    plot_sweeps(summary, out / "sweeps.png", real=not synthetic)
+    plot_pseudo_labels(telemetry, out / "pseudo_labels.png")
     if synthetic:
         title = "the synthetic audio-visual corpus"
         caveat = (

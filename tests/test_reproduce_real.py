@@ -139,3 +139,24 @@ def test_bad_real_data_options_fail_in_one_line(data: Path, args: list[str], mes
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("real", "title"), [(False, "CH-SIMS-like:"), (True, "CH-SIMS:")])
+def test_sweep_figure_names_the_data(tmp_path: Path, monkeypatch, real: bool, title: str):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import matplotlib.figure
+    import report
+
+    titles: list[str] = []
+    save = matplotlib.figure.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        titles.append(fig._suptitle.get_text())
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
+    stat = {m: {"mean": 50.0, "std": 1.0} for m in ("F1", "WA", "UA")}
+    report.plot_sweeps(
+        {"chsims": {"cr_eps0.5": stat, "supervised": stat}}, tmp_path / "s.png", real=real
+    )
+    assert titles and titles[0].startswith(title)
