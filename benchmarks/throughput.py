@@ -535,36 +535,35 @@ def targets(result: dict[str, Any], device: torch.device) -> list[dict[str, str]
     """The issue's targets, checked against this run's rows (never against other runs).
 
     * ``spec_augment`` at least 5x torchaudio's ``SpecAugment`` at paper shape (CPU and GPU).
-    * Augmentation + fusion + pooling under 2% of the step (GPU): the per-step component
-      calls as ``cmkt_ssl_loss`` makes them (``spec_augment`` twice, on the labelled and the
-      unlabelled batch; ``feature_dropout``; FF2 with the masked cross-entropy;
-      ``pool_frames``) against the fastest measured one-concatenated-forward step.
-    * The paper-size bf16 step at 40% MFU or more (GPU).
+    * Augmentation + fusion + pooling under 2% of the step (GPU): the component calls of one
+      step (as ``cmkt_ssl_loss`` makes them: ``spec_augment`` twice, on the labelled and the
+      unlabelled batch; ``feature_dropout``; FF2 with the masked cross-entropy; plus one
+      ``pool_frames``, which a loop runs per batch before the step, since ``cmkt_ssl_loss``
+      takes pooled visual probabilities) against the fastest measured
+      one-concatenated-forward step. Pooling is outside the timed step, so the share is a
+      slight over-estimate.
+    * The paper-size bf16 step at 40% MFU or more (GPU), against the bf16 matmul peak
+      measured in the same run (not the datasheet's), as every MFU here.
     """
     out: list[dict[str, str]] = []
     gpu = device.type == "cuda"
     paper = result["profile"] == "paper"
     scope = "" if paper else " (quick shapes: not the target's shape)"
-    spec = _row(result, "components", "spec_augment")
-    if spec is not None:
-        ratio = spec["vs"]["torchaudio SpecAugment"]
-        lo, hi = spec["vs_range"]["torchaudio SpecAugment"]
-        n = len(spec["round_medians_ms"])
+    for name in ("spec_augment", "spec_augment(out=preallocated)"):
+        row = _row(result, "components", name)
+        if row is None:
+            continue
+        ratio = row["vs"]["torchaudio SpecAugment"]
+        lo, hi = row["vs_range"]["torchaudio SpecAugment"]
+        n = len(row["round_medians_ms"])
         status = (
-            f"met in every round{scope}" if lo >= 5 else
-            f"met by the median, not in every round{scope}" if ratio >= 5 else
-            f"not met{scope}"
+            "met in every round" if lo >= 5 else
+            "met by the median, not in every round" if ratio >= 5 else
+            "not met"
         )  # fmt: skip
-        out.append({"target": "spec_augment >= 5x torchaudio SpecAugment",
+        out.append({"target": f"{name} >= 5x torchaudio SpecAugment",
                     "measured": f"{ratio:.2f}x (median of {n} round(s); range {lo:.2f}x-{hi:.2f}x)",
-                    "status": status})  # fmt: skip
-    spec_out = _row(result, "components", "spec_augment(out=preallocated)")
-    if spec_out is not None:
-        ratio = spec_out["vs"]["torchaudio SpecAugment"]
-        lo, hi = spec_out["vs_range"]["torchaudio SpecAugment"]
-        out.append({"target": "spec_augment(out=preallocated) >= 5x torchaudio SpecAugment",
-                    "measured": f"{ratio:.2f}x (range {lo:.2f}x-{hi:.2f}x)",
-                    "status": (f"met in every round{scope}" if lo >= 5 else f"not met in every round{scope}")})  # fmt: skip
+                    "status": status + scope})  # fmt: skip
     steps = [r for r in result["sections"].get("step", [])
              if "concatenated" in r["name"] and "skipped" not in r]  # fmt: skip
     parts = [_row(result, "components", p) for p in
@@ -588,7 +587,7 @@ def targets(result: dict[str, Any], device: torch.device) -> list[dict[str, str]
     if bf16:
         best = max(bf16, key=lambda r: r["mfu"])
         out.append({"target": "bf16 Algorithm-1 step >= 40% MFU",
-                    "measured": f"{100 * best['mfu']:.1f}% ({best['name']}; peak: {result['mfu_reference']})",
+                    "measured": f"{100 * best['mfu']:.1f}% of the measured peak ({best['name']}; peak: {result['mfu_reference']})",
                     "status": (("met" if best["mfu"] >= 0.4 else "not met") + scope) if gpu
                     else "informative: the target is for a GPU"})  # fmt: skip
     elif "step" in result["sections"]:

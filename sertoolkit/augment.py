@@ -220,14 +220,29 @@ def _runs(mask: Tensor) -> list[tuple[int, int, int]]:
     return [(b, s, e) for (b, s), (_, e) in zip(starts, stops, strict=True)]
 
 
+def _same_view(a: Tensor, b: Tensor) -> bool:
+    """Whether two tensors of one shape address the same elements in the same order."""
+    if a.data_ptr() != b.data_ptr():
+        return False
+    return all(
+        n <= 1 or sa == sb for n, sa, sb in zip(a.shape, a.stride(), b.stride(), strict=True)
+    )
+
+
+def _byte_span(t: Tensor) -> tuple[int, int]:
+    """``[first, last)``: the bytes of memory that ``t`` (non-negative strides) can address."""
+    reach = sum((n - 1) * st for n, st in zip(t.shape, t.stride(), strict=True))
+    return t.data_ptr(), t.data_ptr() + (reach + 1) * t.element_size()
+
+
 def _check_out(out: Tensor, x: Tensor) -> None:
-    """``out`` must match ``x`` in shape, dtype and device, and take no part in autograd."""
+    """``out`` must match ``x``, not overlap it (unless it is ``x``), and skip autograd."""
     check_tensor("out", out)
     if out.shape != x.shape or out.dtype != x.dtype or out.device != x.device:
         raise fail(
             "out",
             f"a tensor of shape {tuple(x.shape)}, {x.dtype}, on {x.device} (like `x`)",
-            describe(out),
+            f"{describe(out)} on {out.device}",
         )
     if torch.is_grad_enabled() and (x.requires_grad or out.requires_grad):
         raise fail(
@@ -236,6 +251,24 @@ def _check_out(out: Tensor, x: Tensor) -> None:
             "torch.no_grad() or leave `out` unset)",
             describe(out),
         )
+    if out.numel() == 0 or torch.compiler.is_compiling():  # Dynamo cannot trace storages
+        return
+    if any(n > 1 and st == 0 for n, st in zip(out.shape, out.stride(), strict=True)):
+        raise fail(
+            "out",
+            "a tensor whose elements do not overlap (not an expanded view)",
+            f"strides {tuple(out.stride())} for shape {tuple(out.shape)}",
+        )
+    if out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr() and not _same_view(
+        out, x
+    ):
+        (a0, a1), (b0, b1) = _byte_span(out), _byte_span(x)
+        if a0 < b1 and b0 < a1:
+            raise fail(
+                "out",
+                "`x` itself or memory that does not overlap `x`",
+                "a view that partly overlaps `x`",
+            )
 
 
 def apply_spec_augment(
@@ -265,8 +298,9 @@ def apply_spec_augment(
         fill: The constant written into masked cells.
         validate: Check the values of ``lengths`` (a device sync on CUDA).
         out: Where to write the result (shape, dtype and device of ``x``; ``x`` itself masks
-            in place; must not otherwise overlap ``x``). Not differentiable, so not allowed
-            while autograd records ``x`` or ``out``.
+            in place; must not otherwise overlap ``x`` nor have overlapping elements). Not
+            differentiable, so not allowed while autograd records ``x`` or ``out``. Under
+            ``torch.compile(fullgraph=True)`` it must be contiguous (a limit of Dynamo).
 
     Shape:
         - x: ``(batch, time, freq)``
@@ -278,7 +312,7 @@ def apply_spec_augment(
 
     Raises:
         ValueError: If shapes disagree, ``x`` is not a 3-D floating tensor, or ``out`` does
-            not match ``x`` or would need a gradient.
+            not match ``x``, overlaps it or would need a gradient.
     """
     check_rank("x", x, 3, "(batch, time, freq)")
     check_floating("x", x)
@@ -319,7 +353,7 @@ def apply_spec_augment(
     if len(time_runs) + len(freq_runs) <= 8 * max(batch, 1):
         if out is None:
             out = x.clone()
-        elif not (out.data_ptr() == x.data_ptr() and out.stride() == x.stride()):
+        elif not _same_view(out, x):
             out.copy_(x)
         for b, start, stop in time_runs:
             out[b, start:stop] = value
@@ -385,8 +419,8 @@ def spec_augment(
 
     Raises:
         ValueError: If ``x`` is not ``(batch, time, freq)`` floating, a count or width is
-            negative, ``lengths`` is malformed, or ``out`` does not match ``x`` or would need
-            a gradient.
+            negative, ``lengths`` is malformed, or ``out`` does not match ``x``, overlaps it
+            or would need a gradient.
 
     Examples:
         >>> import torch

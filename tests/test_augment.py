@@ -365,9 +365,10 @@ def test_apply_cpu_paths_take_any_masks(batch: int, frames: int, bins: int, seed
 def test_apply_out_equals_out_of_place(
     batch: int, frames: int, bins: int, density: float, seed: int
 ):
-    # every CPU path (slices for few runs, chunks for many) and the autograd path: a
-    # preallocated buffer, a transposed (non-contiguous) buffer and x itself (in place) all
-    # receive exactly the out-of-place result, and the call returns the buffer
+    # every CPU path (slices for few runs, chunks for many): a preallocated buffer, a
+    # transposed (non-contiguous) buffer, a disjoint slice of x's own storage and x itself (in
+    # place) all receive exactly the out-of-place result of the autograd (torch.where) path,
+    # and the call returns the buffer
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, frames, bins, generator=g)
     lengths = torch.randint(0, frames + 1, (batch,), generator=g)
@@ -387,6 +388,14 @@ def test_apply_out_equals_out_of_place(
     inplace = x.clone()
     assert apply_spec_augment(inplace, masks, lengths=lengths, fill=-3.0, out=inplace) is inplace
     assert torch.equal(inplace, want)
+    storage = torch.cat([x, torch.full_like(x, float("nan"))])
+    neighbour = storage[batch:]
+    assert (
+        apply_spec_augment(storage[:batch], masks, lengths=lengths, fill=-3.0, out=neighbour)
+        is neighbour
+    )
+    assert torch.equal(neighbour, want)
+    assert torch.equal(storage[:batch], x)
 
 
 def test_spec_augment_out_draws_the_same_masks(device):
@@ -410,6 +419,32 @@ def test_spec_augment_out_with_autograd():
     kwargs = {"time_masks": 1, "time_width": 5, "freq_masks": 1, "freq_width": 3}
     with pytest.raises(ValueError, match="Expected `out` to be None when autograd records"):
         spec_augment(x, **kwargs, out=torch.empty(2, 20, 8))
+    with pytest.raises(ValueError, match="Expected `out` to be None when autograd records"):
+        spec_augment(x.detach(), **kwargs, out=torch.empty(2, 20, 8, requires_grad=True))
     with torch.no_grad():  # e.g. augmenting in a data loader: allowed
-        out = spec_augment(x, **kwargs, out=torch.empty(2, 20, 8))
+        out = spec_augment(
+            x, **kwargs, out=torch.empty(2, 20, 8), generator=torch.Generator().manual_seed(5)
+        )
+        want = spec_augment(x, **kwargs, generator=torch.Generator().manual_seed(5))
     assert not out.requires_grad
+    assert torch.equal(out, want)
+
+
+def test_spec_augment_bad_out_raises_before_any_draw():
+    x = torch.randn(2, 20, 8)
+    kwargs = {"time_masks": 1, "time_width": 5, "freq_masks": 1, "freq_width": 3}
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    with pytest.raises(ValueError, match=r"Expected `out` to be .* on cpu .*but got .* on meta"):
+        spec_augment(x, **kwargs, out=torch.empty(2, 20, 8, device="meta"), generator=g)
+    assert torch.equal(g.get_state(), state)
+
+
+def test_apply_out_rejects_overlap():
+    masks = SpecAugmentMasks(torch.rand(4, 10) < 0.3, torch.rand(4, 6) < 0.3)
+    storage = torch.randn(6, 10, 6)
+    with pytest.raises(ValueError, match="partly overlaps `x`"):
+        apply_spec_augment(storage[:4], masks, out=storage[2:])
+    expanded = torch.randn(1, 10, 6).expand(4, 10, 6)
+    with pytest.raises(ValueError, match="not an expanded view"):
+        apply_spec_augment(expanded, masks, out=expanded)
