@@ -82,9 +82,17 @@ def init(device: torch.device, *, force: bool = False) -> tuple[Dist, torch.devi
         dist.init_process_group(
             backend="nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=3)
         )
+        _created.append(True)
     return Dist(rank, world), device
 
 
+_created: list[bool] = []  # whether init() made the process group (then shutdown() ends it)
+
+
 def shutdown(ctx: Dist) -> None:
-    if ctx.active and dist.is_initialized():
+    """End the process group that :func:`init` made, 1-rank groups included (NCCL warns
+    about a group left alive at exit); a group made by the caller is left alone."""
+    del ctx
+    if _created and dist.is_initialized():
         dist.destroy_process_group()
+    _created.clear()

@@ -335,12 +335,16 @@ def check_config(out: Path, config: dict[str, Any]) -> None:
     if config["global_batch"] != pipeline.BATCH:  # --per-rank-batch: another recipe
         fields.append("global_batch")
     key = json.loads(json.dumps({k: config[k] for k in fields}))
+    device_type = torch.device(config["device"]).type
+    if device_type != "cpu":  # CPU runs keep the key older folders were made with
+        key["device"] = device_type  # GPU numbers differ (other random streams, kernels)
     if path.exists():
         old = json.loads(path.read_text())
         if old != key:
             raise SystemExit(
                 f"reproduce_paper.py: error: {out} holds runs made with other settings "
-                "(profile, corpus seed, sizes or data); choose another --out or delete that folder"
+                "(profile, corpus seed, sizes, data or device); choose another --out or delete "
+                "that folder"
             )
     else:
         write_json_atomic(path, key)
@@ -474,7 +478,9 @@ def _main(
                 init = None
                 if name == "dcmkt_finetune":
                     init = torch.load(
-                        args.out / "runs" / dataset / "dcmkt" / f"seed{seed}.pt", weights_only=True
+                        args.out / "runs" / dataset / "dcmkt" / f"seed{seed}.pt",
+                        weights_only=True,
+                        map_location="cpu",
                     )
                 result, state = pipeline.train_run(
                     pipeline.METHODS[name],
@@ -498,7 +504,8 @@ def _main(
                 if name == "dcmkt":
                     pt = path.with_suffix(".pt")
                     pt.parent.mkdir(parents=True, exist_ok=True)
-                    torch.save(state, pt.with_name(pt.name + ".tmp"))
+                    cpu_state = {k: v.detach().cpu() for k, v in state.items()}
+                    torch.save(cpu_state, pt.with_name(pt.name + ".tmp"))
                     os.replace(pt.with_name(pt.name + ".tmp"), pt)
                 write_json_atomic(path, record)
                 ctx.barrier()

@@ -437,7 +437,13 @@ def section_scaling(
                    "--repeats", "5" if quick else "20"]  # fmt: skip
             cmd += ["--quick"] if quick else []
             cmd += ["--bf16"] if bf16 else []
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            try:  # a hung NCCL rendezvous must not eat the whole run
+                proc = subprocess.run(
+                    cmd, capture_output=True, text=True, check=False, timeout=300 if quick else 1800
+                )
+            except subprocess.TimeoutExpired:
+                rows.append(_skipped(f"DDP step, {world} rank(s)", "failed: timed out"))
+                continue
             if proc.returncode != 0 or not out.is_file():
                 rows.append(_skipped(f"DDP step, {world} rank(s)", "failed: " + proc.stderr[-300:]))
                 continue

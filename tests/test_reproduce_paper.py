@@ -114,3 +114,22 @@ def test_help_explains_every_option():
         "--corpus-seed",
     ):
         assert option in proc.stdout
+
+
+def test_check_config_keeps_cpu_and_gpu_runs_apart(tmp_path: Path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import pipeline
+    import reproduce_paper
+
+    cpu = {"profile": "tiny", "corpus_seed": 0, "recipe": {"epochs": 1}, "sizes": {"n": 1},
+           "data": "synthetic", "global_batch": pipeline.BATCH, "device": "cpu"}  # fmt: skip
+    reproduce_paper.check_config(tmp_path / "a", cpu)
+    reproduce_paper.check_config(tmp_path / "a", cpu)  # the same settings again: fine
+    # a CPU folder's key is the one older folders were made with (no device field)
+    assert "device" not in json.loads((tmp_path / "a" / "config.json").read_text())
+    with pytest.raises(SystemExit, match="device"):
+        reproduce_paper.check_config(tmp_path / "a", {**cpu, "device": "cuda:0"})
+    reproduce_paper.check_config(tmp_path / "b", {**cpu, "device": "cuda:0"})
+    reproduce_paper.check_config(tmp_path / "b", {**cpu, "device": "cuda:1"})  # another GPU: fine
+    with pytest.raises(SystemExit, match="device"):
+        reproduce_paper.check_config(tmp_path / "b", cpu)
