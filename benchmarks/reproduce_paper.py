@@ -404,10 +404,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(
             max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world)))
         )
+    finished = False
     try:
-        return _main(args, ctx, device, start, argv)
-    finally:
-        distributed.shutdown(ctx)
+        code = _main(args, ctx, device, start, argv)
+        finished = True
+        return code
+    finally:  # after an error, no barrier: the other ranks may be inside a collective
+        distributed.shutdown(ctx, clean=finished)
 
 
 def _main(

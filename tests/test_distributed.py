@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def torchrun(*args: str | Path) -> subprocess.CompletedProcess[str]:
+# A gloo rank sometimes aborts while its process exits, after its work is done, when the
+# cores are loaded (seen 3 times in 9 loaded runs before the barrier in
+# distributed.shutdown, 2 in about 60 after; never on a quiet machine). Its signature:
+TEARDOWN_ABORT = "terminate called without an active exception"
+
+
+def _run2(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
          "--master-addr", "127.0.0.1", "--master-port", str(free_port()), *map(str, args)],
@@ -27,10 +34,27 @@ def torchrun(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def _teardown_abort(proc: subprocess.CompletedProcess[str]) -> bool:
+    if proc.returncode == 0 or TEARDOWN_ABORT not in proc.stderr:
+        return False
+    warnings.warn(f"torchrun: a rank aborted at exit ({TEARDOWN_ABORT!r}); ran again", stacklevel=3)
+    return True
+
+
+def torchrun(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run 2 gloo ranks; once more, with a warning, if a rank hit the teardown abort (the
+    re-run resumes: finished runs are skipped, their outputs checked as usual)."""
+    proc = _run2(*args)
+    return _run2(*args) if _teardown_abort(proc) else proc
+
+
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     out = tmp_path_factory.mktemp("dist")
-    proc = torchrun(ROOT / "tests" / "dist_worker.py", out)
+    proc = _run2(ROOT / "tests" / "dist_worker.py", out)
+    if _teardown_abort(proc):  # again from scratch: the worker measures fresh extractions
+        out = tmp_path_factory.mktemp("dist")
+        proc = _run2(ROOT / "tests" / "dist_worker.py", out)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads((out / "result.json").read_text())
 
