@@ -519,7 +519,7 @@ def train_run(
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         g.set_state(state["generator"])
-        if ga is not g and state["aug_generator"] is not None:
+        if ga is not g:
             ga.set_state(state["aug_generator"])
         if not ctx.active:  # under torchrun the encoder's dropout is reseeded per epoch
             torch.set_rng_state(state["cpu_rng"])
