@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import os
 import time
@@ -42,7 +43,13 @@ from sertoolkit.fusion import (
     WeightedFusion,
     masked_cross_entropy,
 )
-from sertoolkit.losses import TemporalEnsembling, cmkt_ssl_loss, pi_model_loss, sigmoid_rampup
+from sertoolkit.losses import (
+    Augmentation,
+    TemporalEnsembling,
+    cmkt_ssl_loss,
+    pi_model_loss,
+    sigmoid_rampup,
+)
 from sertoolkit.metrics import (
     accuracy_from_confusion,
     confusion_matrix,
@@ -58,6 +65,10 @@ from sertoolkit.taxonomy import (
     project,
 )
 
+# Bumped whenever a run's random streams or recipe change, so that reproduce_paper.py never
+# mixes finished runs of two versions in one output folder. 2: independent generators for
+# data order, labelled / unlabelled augmentation and fusion (paired design).
+PIPELINE_VERSION = 2
 LAMBDA_U = 0.1  # Sec. 4.2
 TAU = 0.9  # Sec. 4.2
 BATCH = 32  # Sec. 4.2, labelled and unlabelled
@@ -422,6 +433,127 @@ def _all_gather(x: Tensor, total: int, ctx: Dist) -> Tensor:
     return torch.cat([p[: s.stop - s.start] for p, s in zip(parts, sizes, strict=True)])
 
 
+def _stream_seed(seed: int, stream: str) -> int:
+    """A 63-bit seed for one named random stream of a run, independent of the others."""
+    digest = hashlib.sha256(f"{seed}/{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class Streams:
+    """The independent random streams of one (method, seed) run: a paired design.
+
+    Two methods trained with the same seed start from the same weights (the global RNG,
+    seeded before the model is built) and see the same labelled batches in the same order
+    with the same labelled-view SpecAugment masks, whatever each method draws for its
+    unlabelled views or its fusion rule: every consumer has its own generator.
+
+    * ``data``: the labelled and unlabelled orders (CPU; the same on every device).
+    * ``labelled``: SpecAugment on the labelled batch (the device's generator).
+    * ``unlabelled``: the unlabelled views: SpecAugment, the weak view's dropout, the
+      Pi-model's second view.
+    * ``fusion``: the fusion rule's draws (FF1's random choice between disagreeing labels).
+
+    The encoder's own dropout draws from the global RNG, so it is paired only while two
+    methods run the same forward passes.
+    """
+
+    NAMES = ("data", "labelled", "unlabelled", "fusion")
+
+    def __init__(self, seed: int, device: torch.device) -> None:
+        self.data = torch.Generator().manual_seed(_stream_seed(seed, "data"))
+        self.labelled, self.unlabelled, self.fusion = (
+            torch.Generator(device=device).manual_seed(_stream_seed(seed, name))
+            for name in self.NAMES[1:]
+        )
+
+    def state(self) -> dict[str, Tensor]:
+        return {name: getattr(self, name).get_state() for name in self.NAMES}
+
+    def load(self, state: dict[str, Tensor]) -> None:
+        for name in self.NAMES:
+            getattr(self, name).set_state(state[name])
+
+
+class _Views:
+    """An augmentation whose k-th call in a step draws from the k-th generator (cycling).
+
+    ``cmkt_ssl_loss`` hands one ``generator`` to its two SpecAugment calls (labelled, then
+    unlabelled); this routes them to the run's two streams instead.
+    """
+
+    def __init__(self, inner: Augmentation, generators: list[torch.Generator]) -> None:
+        self.inner, self.generators, self.calls = inner, generators, 0
+
+    def __call__(
+        self, x: Tensor, lengths: Tensor, /, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        del generator
+        g = self.generators[self.calls % len(self.generators)]
+        self.calls += 1
+        return self.inner(x, lengths, generator=g)
+
+
+class _OwnGenerator:
+    """A fusion rule that draws from its own stream, whatever generator it is handed."""
+
+    def __init__(self, rule: FusionFn, generator: torch.Generator) -> None:
+        self.rule, self.generator = rule, generator
+
+    def __call__(
+        self,
+        audio_probs: Tensor,
+        visual_probs: Tensor,
+        /,
+        *,
+        valid: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> PseudoLabels:
+        del generator
+        return self.rule(audio_probs, visual_probs, valid=valid, generator=self.generator)
+
+
+class RunData:
+    """One run's tensors where its steps read them, with no host sync per step on a GPU.
+
+    The small per-clip tensors (lengths, labels, face evidence, the hidden truth for
+    telemetry) are copied to the device once per run; so are the features when they take at
+    most a quarter of the free device memory, and otherwise they stay in pinned host memory,
+    each batch gathered there and copied with ``non_blocking``. The data order is drawn on
+    the CPU (:attr:`Streams.data`) and copied to the device once per permutation
+    (:meth:`indices`), so batches are gathered with device-side indices. On a CPU every
+    tensor stays where it is.
+    """
+
+    def __init__(self, corpus: Corpus, device: torch.device) -> None:
+        self.device = device
+        self.len_l = corpus.lengths["train"].to(device)
+        self.y_l = corpus.y["train"].to(device)
+        self.len_u = corpus.lengths["unlabelled"].to(device)
+        self.visual = corpus.visual_probs.to(device)
+        self.visual_valid = corpus.visual_valid.to(device)
+        self.truth_u = corpus.u_audio_label.to(device)
+        x_l, x_u = corpus.x["train"], corpus.x["unlabelled"]
+        if device.type == "cuda":
+            free = torch.cuda.mem_get_info(device)[0]
+            if x_l.nbytes + x_u.nbytes <= free // 4:
+                x_l, x_u = x_l.to(device), x_u.to(device)
+            else:
+                x_l, x_u = x_l.pin_memory(), x_u.pin_memory()
+        self.x_l, self.x_u = x_l, x_u
+
+    def indices(self, perm: Tensor) -> Tensor:
+        """A CPU permutation on the device (one asynchronous copy from pinned memory)."""
+        if self.device.type == "cpu":
+            return perm
+        return perm.pin_memory().to(self.device, non_blocking=True)
+
+    def features(self, x: Tensor, cpu_idx: Tensor, dev_idx: Tensor) -> Tensor:
+        """Rows of ``x`` (``x_l`` or ``x_u``) as float32 on the device."""
+        if not x.is_cpu or self.device.type == "cpu":  # resident ("cuda:0" is not "cuda")
+            return x[dev_idx].float()
+        return x[cpu_idx].pin_memory().to(self.device, non_blocking=True).float()
+
+
 def train_run(
     method: Method,
     corpus: Corpus,
@@ -455,8 +587,9 @@ def train_run(
     writes it. ``batch`` is the global batch (labelled and unlabelled each); the paper's is 32.
     """
     start = time.perf_counter()
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # the initial weights: the same for every method of a seed
+    streams = Streams(seed, device)
+    g = streams.data
     classes = len(corpus.classes)
     model = make_model(corpus, recipe).to(device)
     if init_state is not None:
@@ -483,10 +616,8 @@ def train_run(
     w_max = 100.0 * n_l / (n_l + n_u)
     rampup = 80 / 300 * total_steps
     te = TemporalEnsembling(n_u, classes).to(device) if method.kind == "te" else None
-    x_l, len_l, y_l = corpus.x["train"], corpus.lengths["train"], corpus.y["train"]
-    x_u, len_u = corpus.x["unlabelled"], corpus.lengths["unlabelled"]
-    vis, vis_ok = corpus.visual_probs, corpus.visual_valid
-    frames, bins = x_l.shape[1], x_l.shape[2]
+    data = RunData(corpus, device)
+    frames, bins = data.x_l.shape[1], data.x_l.shape[2]
     strong = SpecAugment(
         time_masks=2,
         time_width=max(1, int(SA_TIME_FRACTION * frames)),
@@ -502,9 +633,10 @@ def train_run(
         g_strong = _GlobalSpecAugment(strong, ctx)
         g_weak = _GlobalDropout(WA_DROPOUT, ctx)
         rule = _GlobalFusion(method.rule, ctx) if method.rule is not None else None
-    # the data order is drawn on the CPU (g); augmentation, dropout and fusion draws on the
-    # device the tensors live on (ga; the same generator on a CPU)
-    ga = g if device.type == "cpu" else torch.Generator(device=device).manual_seed(seed)
+    if rule is not None:
+        rule = _OwnGenerator(rule, streams.fusion)
+    # cmkt_ssl_loss calls SA on the labelled batch, then on the unlabelled one
+    ssl_strong = _Views(g_strong, [streams.labelled, streams.unlabelled])
     u_perm = torch.randperm(n_u, generator=g)
     u_pos = 0
     best = (-1.0, 0, copy.deepcopy(model.state_dict()))
@@ -518,9 +650,7 @@ def train_run(
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        g.set_state(state["generator"])
-        if ga is not g:
-            ga.set_state(state["aug_generator"])
+        streams.load(state["generators"])
         if not ctx.active:  # under torchrun the encoder's dropout is reseeded per epoch
             torch.set_rng_state(state["cpu_rng"])
         if not ctx.active and device.type == "cuda" and state["cuda_rng"] is not None:
@@ -532,38 +662,46 @@ def train_run(
         val_curve, telemetry = state["val_curve"], state["telemetry"]
         first_epoch, elapsed = state["epoch"] + 1, state["seconds"]
         progress(first_epoch * steps_per_epoch)
+    u_perm_dev = data.indices(u_perm)
     for epoch in range(first_epoch, recipe.epochs):
         if ctx.active:  # the encoder's dropout: per rank, rank-independently reproducible
             torch.manual_seed(hash((seed, epoch, ctx.rank)) % 2**62)
         net.train()
         l_perm = torch.randperm(n_l, generator=g)
+        l_perm_dev = data.indices(l_perm)
         kept = torch.zeros((), device=device)
         kept_known = torch.zeros((), device=device)  # kept clips whose hidden truth is known
         correct = torch.zeros((), device=device)
         seen = 0
         hist = torch.zeros(classes, device=device)
         for b in range(steps_per_epoch):
-            li_full = l_perm[b * batch : (b + 1) * batch]
+            batch_l = slice(b * batch, (b + 1) * batch)
+            li_full, li_full_dev = l_perm[batch_l], l_perm_dev[batch_l]
             if u_pos + batch > n_u:
                 u_perm, u_pos = torch.randperm(n_u, generator=g), 0
-            ui_full = u_perm[u_pos : u_pos + batch]
+                u_perm_dev = data.indices(u_perm)
+            batch_u = slice(u_pos, u_pos + batch)
+            ui_full, ui_full_dev = u_perm[batch_u], u_perm_dev[batch_u]
             u_pos += batch
-            li, ui = li_full[ctx.shard(len(li_full))], ui_full[ctx.shard(len(ui_full))]
+            own_l, own_u = ctx.shard(len(li_full)), ctx.shard(len(ui_full))
+            li, li_dev = li_full[own_l], li_full_dev[own_l]
+            ui, ui_dev = ui_full[own_u], ui_full_dev[own_u]
             stand_in = len(li) == 0  # a rank with no labelled example this step (see below)
             if stand_in:
-                li = li_full[:1]
+                li, li_dev = li_full[:1], li_full_dev[:1]
             # 1 unless a rank holds an uneven share of a global batch (a short last labelled
             # batch, or fewer than 32 unlabelled clips): DDP averages ranks, so reweight. A rank
             # whose labelled share is empty runs one stand-in example at weight 0, so every
             # rank's backward covers the same parameters (DDP's buckets must match)
             w_l = 0.0 if stand_in else len(li) * ctx.world / len(li_full)
             w_u = len(ui) * ctx.world / len(ui_full)
-            xb = x_l[li].to(device).float()
-            lb = len_l[li].to(device)
-            xu = x_u[ui].to(device).float()
-            lu = len_u[ui].to(device)
+            xb = data.features(data.x_l, li, li_dev)
+            lb, yb = data.len_l[li_dev], data.y_l[li_dev]
+            xu = data.features(data.x_u, ui, ui_dev)
+            lu = data.len_u[ui_dev]
+            vis, vis_ok = data.visual[ui_dev], data.visual_valid[ui_dev]
             if isinstance(g_strong, _GlobalSpecAugment):  # global lengths, in call order
-                full_l, full_u = len_l[li_full].to(device), len_u[ui_full].to(device)
+                full_l, full_u = data.len_l[li_full_dev], data.len_u[ui_full_dev]
                 g_strong.queue = {
                     "fusion": [full_l, full_u],
                     "dcmkt": [full_u],
@@ -572,8 +710,9 @@ def train_run(
                 }.get(method.kind, [full_l])
             if isinstance(g_weak, _GlobalDropout):
                 g_weak.batch = len(ui_full)
-            if isinstance(rule, _GlobalFusion):
-                rule.visual, rule.valid = vis[ui_full].to(device), vis_ok[ui_full].to(device)
+            if isinstance(rule, _OwnGenerator) and isinstance(rule.rule, _GlobalFusion):
+                rule.rule.visual = data.visual[ui_full_dev]
+                rule.rule.valid = data.visual_valid[ui_full_dev]
             pseudo: PseudoLabels | None = None
             if method.kind == "fusion":  # the library's fast path (one concatenated forward)
                 assert rule is not None
@@ -581,16 +720,15 @@ def train_run(
                     net,
                     xb,
                     lb,
-                    y_l[li].to(device),
+                    yb,
                     xu,
                     lu,
-                    vis[ui].to(device),
+                    vis,
                     rule,
-                    weak=g_weak,
-                    strong=g_strong,
-                    visual_valid=vis_ok[ui].to(device),
+                    weak=_Views(g_weak, [streams.unlabelled]),
+                    strong=ssl_strong,
+                    visual_valid=vis_ok,
                     lambda_u=LAMBDA_U,
-                    generator=ga,
                 )
                 pseudo = step.pseudo
                 loss = (
@@ -603,11 +741,11 @@ def train_run(
                 # (labelled first, then unlabelled); a weak view runs without gradient
                 views: list[tuple[Tensor, Tensor]] = []
                 if method.kind != "dcmkt":
-                    views.append((g_strong(xb, lb, generator=ga), lb))
+                    views.append((g_strong(xb, lb, generator=streams.labelled), lb))
                 if method.kind in ("dcmkt", "pi", "te"):
-                    views.append((g_strong(xu, lu, generator=ga), lu))
+                    views.append((g_strong(xu, lu, generator=streams.unlabelled), lu))
                 if method.kind == "pi":  # the Pi-model's second stochastic view
-                    views.append((g_strong(xu, lu, generator=ga), lu))
+                    views.append((g_strong(xu, lu, generator=streams.unlabelled), lu))
                 logits = net(
                     torch.cat([v[0] for v in views]),
                     torch.cat([v[1] for v in views]),
@@ -615,16 +753,15 @@ def train_run(
                 ).split([v[0].shape[0] for v in views])
                 loss = torch.zeros((), device=device)
                 if method.kind != "dcmkt":
-                    loss = nn.functional.cross_entropy(logits[0], y_l[li].to(device))
+                    loss = nn.functional.cross_entropy(logits[0], yb)
                     if w_l != 1:
                         loss = loss * w_l
                 if method.kind == "dcmkt":
                     assert rule is not None
                     with torch.no_grad():
-                        audio = net(g_weak(xu, lu, generator=ga), lu, validate=False).softmax(-1)
-                    pseudo = rule(
-                        audio, vis[ui].to(device), valid=vis_ok[ui].to(device), generator=ga
-                    )
+                        weak_u = g_weak(xu, lu, generator=streams.unlabelled)
+                        audio = net(weak_u, lu, validate=False).softmax(-1)
+                    pseudo = rule(audio, vis, valid=vis_ok)
                     loss = masked_cross_entropy(logits[-1], pseudo, validate=False)
                     if w_u != 1:
                         loss = loss * w_u
@@ -634,11 +771,11 @@ def train_run(
                 elif method.kind == "te":
                     assert te is not None
                     w = w_max * sigmoid_rampup(step_no, rampup) * w_u
-                    ids = ui.to(device)
+                    ids = ui_dev
                     loss = loss + w * te.loss(logits[1], ids, validate=False)
                     probs = logits[1].detach().softmax(-1)
                     if ctx.active:  # every rank folds in the whole global batch
-                        ids, probs = ui_full.to(device), _all_gather(probs, len(ui_full), ctx)
+                        ids, probs = ui_full_dev, _all_gather(probs, len(ui_full), ctx)
                     te.update(ids, probs, validate=False)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -648,7 +785,7 @@ def train_run(
             step_no += 1
             progress(1)
             if pseudo is not None:  # telemetry, summed on the device, read once per epoch
-                truth = corpus.u_audio_label[ui].to(device)  # -1: unknown (real data)
+                truth = data.truth_u[ui_dev]  # -1: unknown (real data)
                 known = pseudo.mask & (truth >= 0)
                 kept = kept + pseudo.mask.sum()
                 kept_known = kept_known + known.sum()
@@ -691,8 +828,7 @@ def train_run(
                 "model": model.state_dict(),
                 "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(),
-                "generator": g.get_state(),
-                "aug_generator": ga.get_state() if ga is not g else None,
+                "generators": streams.state(),
                 "cpu_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "temporal_ensembling": te.state_dict() if te is not None else None,

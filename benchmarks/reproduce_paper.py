@@ -329,7 +329,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def check_config(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix runs made with other settings into one folder."""
     path = out / "config.json"
-    fields = ["profile", "corpus_seed", "recipe", "sizes"]
+    fields = ["profile", "corpus_seed", "recipe", "sizes", "pipeline"]
     if config["data"] != "synthetic":  # synthetic runs keep the key older folders were made with
         fields.append("data")
     if config["global_batch"] != pipeline.BATCH:  # --per-rank-batch: another recipe
@@ -343,8 +343,8 @@ def check_config(out: Path, config: dict[str, Any]) -> None:
         if old != key:
             raise SystemExit(
                 f"reproduce_paper.py: error: {out} holds runs made with other settings "
-                "(profile, corpus seed, sizes, data or device); choose another --out or delete "
-                "that folder"
+                "(profile, corpus seed, sizes, data, device or an older pipeline whose random "
+                "streams differ); choose another --out or delete that folder"
             )
     else:
         write_json_atomic(path, key)
@@ -425,6 +425,7 @@ def _main(
         "command": "python benchmarks/reproduce_paper.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "profile": args.profile,
+        "pipeline": pipeline.PIPELINE_VERSION,
         "corpus_seed": args.corpus_seed,
         "seeds": args.seeds,
         "device": str(device),

@@ -112,3 +112,40 @@ def test_components_never_sync():
     run()
     with no_sync():
         run()
+
+
+@pytest.mark.parametrize("method", ["supervised", "fixmatch", "cr_eps0.5", "dcmkt",
+                                    "temporal_ensembling", "pi_model"])  # fmt: skip
+def test_pipeline_steps_never_sync(method: str):
+    # benchmarks/pipeline.py's train_run: the syncs of a run (moving its tensors to the
+    # device once, evaluation and telemetry once per epoch) must not grow with the number
+    # of steps. Two runs of 2 epochs with 2 and 5 steps per epoch must sync equally often.
+    import sys
+    import warnings
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import pipeline
+    from test_resume import small_corpus
+
+    recipe = pipeline.Recipe(2, 16, 2, 1, 32, 1, 0.35)
+    counts = []
+    for n_train in (40, 160):  # 2 and 5 steps of 32 per epoch
+        corpus = small_corpus()
+        reps = n_train // 40
+        corpus.x["train"] = corpus.x["train"].repeat(reps, 1, 1)
+        corpus.lengths["train"] = corpus.lengths["train"].repeat(reps)
+        corpus.y["train"] = corpus.y["train"].repeat(reps)
+        pipeline.train_run(pipeline.METHODS[method], corpus, recipe, 0, torch.device("cuda"))
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                pipeline.train_run(
+                    pipeline.METHODS[method], corpus, recipe, 0, torch.device("cuda")
+                )
+            finally:
+                torch.cuda.set_sync_debug_mode(0)
+        counts.append(sum("synchroniz" in str(w.message) for w in seen))
+    assert counts[0] == counts[1], f"syncs with 2 and 5 steps per epoch: {counts}"

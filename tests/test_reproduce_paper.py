@@ -122,7 +122,8 @@ def test_check_config_keeps_cpu_and_gpu_runs_apart(tmp_path: Path):
     import reproduce_paper
 
     cpu = {"profile": "tiny", "corpus_seed": 0, "recipe": {"epochs": 1}, "sizes": {"n": 1},
-           "data": "synthetic", "global_batch": pipeline.BATCH, "device": "cpu"}  # fmt: skip
+           "data": "synthetic", "global_batch": pipeline.BATCH, "device": "cpu",
+           "pipeline": pipeline.PIPELINE_VERSION}  # fmt: skip
     reproduce_paper.check_config(tmp_path / "a", cpu)
     reproduce_paper.check_config(tmp_path / "a", cpu)  # the same settings again: fine
     # a CPU folder's key is the one older folders were made with (no device field)
@@ -133,3 +134,17 @@ def test_check_config_keeps_cpu_and_gpu_runs_apart(tmp_path: Path):
     reproduce_paper.check_config(tmp_path / "b", {**cpu, "device": "cuda:1"})  # another GPU: fine
     with pytest.raises(SystemExit, match="device"):
         reproduce_paper.check_config(tmp_path / "b", cpu)
+
+
+def test_check_config_refuses_a_folder_of_an_older_pipeline(tmp_path: Path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import pipeline
+    import reproduce_paper
+
+    config = {"profile": "tiny", "corpus_seed": 0, "recipe": {"epochs": 1}, "sizes": {"n": 1},
+              "data": "synthetic", "global_batch": pipeline.BATCH, "device": "cpu",
+              "pipeline": pipeline.PIPELINE_VERSION}  # fmt: skip
+    old = {k: config[k] for k in ("profile", "corpus_seed", "recipe", "sizes")}
+    (tmp_path / "config.json").write_text(json.dumps(old))  # made before the version existed
+    with pytest.raises(SystemExit, match="older pipeline"):
+        reproduce_paper.check_config(tmp_path, config)
