@@ -14,8 +14,9 @@
 #                   CUDA path end to end; its numbers mean nothing at that size)
 #   gpu_check.log   everything printed, with each step's wall time
 #
-# Each step has its own time limit (240 + 420 + 180 s), so one hang does not eat the lease;
-# it has not been timed on a GPU yet (give the device call a 600 s limit and read the log).
+# Each step has its own time limit (150 + 300 + 100 s), so one hang does not eat the lease
+# (15 minutes of device time per session, start-up included); give the device call a 600 s
+# limit and read the log. The torchrun scaling section is left out (one GPU: a 1-rank row only).
 # Locally, for a dry run of the script itself: DEVICE=cpu QUICK=1 OUT=/tmp/gpu-check bash benchmarks/gpu_check.sh
 set -uo pipefail
 OUT=${OUT:-benchmarks/out/gpu-check}
@@ -36,7 +37,7 @@ step "environment"
 cat "$OUT/env.txt"
 
 step "CUDA tests (device fixture on cuda, no host sync in the step)"
-timeout 240 "$PY" -m pytest -q -p no:cacheprovider -x -k "cuda or sync" \
+timeout 150 "$PY" -m pytest -q -p no:cacheprovider -x -k "cuda or sync" \
     tests/test_cuda_sync.py tests/test_augment.py tests/test_fusion.py tests/test_masking.py \
     tests/test_metrics.py tests/test_pooling.py tests/test_losses.py tests/test_encoders.py \
     > "$OUT/pytest.txt" 2>&1
@@ -45,15 +46,16 @@ tail -n 30 "$OUT/pytest.txt"
 
 step "throughput.py on $DEVICE"
 args=(--device "$DEVICE" --out "$OUT/throughput")
-if [ -n "$QUICK" ]; then args+=(--quick --sections components step); fi
-timeout 420 "$PY" benchmarks/throughput.py "${args[@]}"
+if [ -n "$QUICK" ]; then args+=(--quick --sections components step face)
+else args+=(--min-run-time 0.5 --sections components encoder step face); fi
+timeout 300 "$PY" benchmarks/throughput.py "${args[@]}"
 echo "throughput exit $?"
 mv -f "$OUT/throughput/throughput.json" "$OUT/throughput/throughput.md" "$OUT/" 2>/dev/null
 rmdir "$OUT/throughput" 2>/dev/null
 
 step "reproduce_paper.py --profile tiny on $DEVICE"
 tiny=$(mktemp -d)
-timeout 180 "$PY" benchmarks/reproduce_paper.py --profile tiny --seeds 0 --device "$DEVICE" \
+timeout 100 "$PY" benchmarks/reproduce_paper.py --profile tiny --seeds 0 --device "$DEVICE" \
     --out "$tiny"
 echo "reproduce_paper exit $?"
 cp "$tiny/report.md" "$OUT/tiny.md" 2>/dev/null

@@ -1,0 +1,169 @@
+# pyright: basic
+"""A fused CUDA path for :func:`sertoolkit.augment.spec_augment` (one Triton kernel).
+
+On a GPU the vectorised eager op launches about 35 small kernels (drawing, interval
+arithmetic, mask building, ``torch.where``); their launches and their own run time, not
+memory traffic, are its cost (measured on an H200: 0.55 ms per call at (32, 555, 512), of
+which 0.12 ms of GPU time, against 0.02 ms for one copy of the tensor). This path draws the
+same uniform numbers with the same two ``torch.rand`` calls as
+:func:`sertoolkit.augment.spec_augment_masks` and hands them to one kernel that computes each
+example's intervals and writes the masked copy in one pass: three launches in all, the same
+output bit for bit (the interval arithmetic is the eager path's, in float32, with no fused
+multiply-add).
+
+Triton ships with PyTorch's CUDA wheels; without it (or on a CPU, under autograd, under
+``torch.compile``, for float64) the eager path runs. Tests run the kernel on the CPU through
+Triton's interpreter (``TRITON_INTERPRET=1``) against the eager path.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+from torch import Tensor
+
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+BLOCK_T = 16  # frames per program
+BLOCK_F = 128  # bins per program
+
+
+@functools.cache
+def _kernel() -> Any:
+    """The compiled kernel, or None where Triton cannot be imported."""
+    try:
+        import triton
+        import triton.language as tl
+    except ImportError:  # pragma: no cover - Triton ships with PyTorch's CUDA wheels
+        return None
+
+    @triton.jit
+    def spec_augment_kernel(
+        x_ptr,
+        out_ptr,
+        ut_ptr,
+        uf_ptr,
+        len_ptr,
+        batch,
+        frames,
+        bins,
+        sxb,
+        sxt,
+        sxf,
+        sob,
+        sot,
+        sof,
+        time_width,
+        freq_width,
+        fill,
+        n_time_masks: tl.constexpr,
+        n_freq_masks: tl.constexpr,
+        has_lengths: tl.constexpr,
+        block_t: tl.constexpr,
+        block_f: tl.constexpr,
+    ):
+        b = tl.program_id(0)
+        t = tl.program_id(1) * block_t + tl.arange(0, block_t)
+        if has_lengths:
+            length = tl.load(len_ptr + b).to(tl.int32)
+        else:
+            length = frames + tl.zeros((), tl.int32)
+        extent_t = length.to(tl.float32)
+        # the interval arithmetic of sertoolkit.augment._mask_intervals, in float32
+        masked_t = t < 0
+        for m in tl.static_range(n_time_masks):  # pyright: ignore[reportGeneralTypeIssues]
+            u_width = tl.load(ut_ptr + (2 * m) * batch + b)
+            u_start = tl.load(ut_ptr + (2 * m + 1) * batch + b)
+            width = tl.minimum(u_width * time_width, extent_t)
+            start = u_start * (extent_t - width)
+            first = start.to(tl.int32)
+            last = first + width.to(tl.int32)
+            masked_t = masked_t | ((t >= first) & (t < last))
+        valid = t < length
+        in_t = t < frames
+        extent_f = (bins + tl.zeros((), tl.int32)).to(tl.float32)
+        base_x = b.to(tl.int64) * sxb
+        base_o = b.to(tl.int64) * sob
+        f = tl.program_id(2) * block_f + tl.arange(0, block_f)
+        masked_f = f < 0
+        for m in tl.static_range(n_freq_masks):  # pyright: ignore[reportGeneralTypeIssues]
+            u_width = tl.load(uf_ptr + (2 * m) * batch + b)
+            u_start = tl.load(uf_ptr + (2 * m + 1) * batch + b)
+            width = tl.minimum(u_width * freq_width, extent_f)
+            start = u_start * (extent_f - width)
+            first = start.to(tl.int32)
+            last = first + width.to(tl.int32)
+            masked_f = masked_f | ((f >= first) & (f < last))
+        cell = masked_t[:, None] | (masked_f[None, :] & valid[:, None])
+        inside = in_t[:, None] & (f[None, :] < bins)
+        values = tl.load(x_ptr + base_x + t[:, None] * sxt + f[None, :] * sxf, mask=inside)
+        result = tl.where(cell, fill, values.to(tl.float32))
+        tl.store(
+            out_ptr + base_o + t[:, None] * sot + f[None, :] * sof,
+            result.to(out_ptr.dtype.element_ty),
+            mask=inside,
+        )
+
+    return spec_augment_kernel
+
+
+def usable(x: Tensor) -> bool:
+    """Whether :func:`spec_augment` can take the fused path for ``x``."""
+    return (
+        x.is_cuda
+        and x.dtype in _DTYPES
+        and x.numel() > 0
+        and not (x.requires_grad and torch.is_grad_enabled())
+        and not torch.compiler.is_compiling()
+        and _kernel() is not None
+    )
+
+
+def spec_augment(
+    x: Tensor,
+    *,
+    time_masks: int,
+    time_width: int,
+    freq_masks: int,
+    freq_width: int,
+    lengths: Tensor | None,
+    fill: float,
+    generator: torch.Generator | None,
+    out: Tensor | None,
+) -> Tensor:
+    """SpecAugment in one kernel; arguments already checked by the public function.
+
+    Draws exactly what :func:`sertoolkit.augment.spec_augment_masks` draws, in its order.
+    """
+    batch, frames, bins = x.shape
+    n_time = time_masks if time_width > 0 else 0
+    n_freq = freq_masks if freq_width > 0 else 0
+    u_time = torch.rand((n_time, 2, batch), generator=generator, device=x.device)
+    u_freq = torch.rand((n_freq, 2, batch), generator=generator, device=x.device)
+    if out is None:
+        out = torch.empty_like(x)
+    grid = (batch, (frames + BLOCK_T - 1) // BLOCK_T, (bins + BLOCK_F - 1) // BLOCK_F)
+    # an axis without masks (or without lengths) reads nothing from its pointer, which still
+    # has to be a valid one: x stands in
+    _kernel()[grid](
+        x,
+        out,
+        u_time if n_time else x,
+        u_freq if n_freq else x,
+        lengths if lengths is not None else x,
+        batch,
+        frames,
+        bins,
+        *x.stride(),
+        *out.stride(),
+        float(time_width),
+        float(freq_width),
+        float(fill),
+        n_time_masks=n_time,
+        n_freq_masks=n_freq,
+        has_lengths=lengths is not None,
+        block_t=BLOCK_T,
+        block_f=BLOCK_F,
+    )
+    return out
