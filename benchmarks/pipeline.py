@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import enum
 import hashlib
 import math
 import os
@@ -70,6 +71,8 @@ from sertoolkit.taxonomy import (
 # data order, labelled / unlabelled augmentation and fusion (paired design).
 PIPELINE_VERSION = 2
 LAMBDA_U = 0.1  # Sec. 4.2
+EPSILONS = (0.0, 0.5, 0.9)  # FF1's epsilon sweep (Fig. 4a); 1.0 is "add CMKT pseudo-labels"
+ALPHAS = (0.2, 0.4, 0.8)  # FF2's alpha sweep (Fig. 4b); 1.0 is FixMatch
 TAU = 0.9  # Sec. 4.2
 BATCH = 32  # Sec. 4.2, labelled and unlabelled
 WA_DROPOUT = 0.1  # WA = dropout on the input features (rate not stated; assumed)
@@ -98,15 +101,24 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+class Evidence(enum.Enum):
+    """What a pseudo-labelling method reads as each unlabelled clip's second opinion."""
+
+    FACE = "the pooled, mapped face-model probabilities (every method of the paper)"
+    TRUE_AUDIO = "the hidden true audio label, one-hot (simulation only: the oracle)"
+    TRUE_VISUAL = "the hidden true visual label, one-hot (simulation only: a perfect teacher)"
+
+
 @dataclass(frozen=True)
 class Method:
-    """One row of Tables 3-5."""
+    """One row of Tables 3-5, or a reference row that exists only in simulation."""
 
     name: str
     label: str
     kind: str  # supervised | fusion | pi | te | dcmkt | finetune
     rule: FusionFn | None = None
     param: float | None = None
+    evidence: Evidence = Evidence.FACE
 
 
 METHODS: dict[str, Method] = {
@@ -129,7 +141,7 @@ METHODS: dict[str, Method] = {
                 ConsistentAndRandom(e, validate=False),
                 e,
             )
-            for e in (0.0, 0.5, 0.9)
+            for e in EPSILONS
         ],
         *[
             Method(
@@ -139,10 +151,31 @@ METHODS: dict[str, Method] = {
                 WeightedFusion(a, TAU, validate=False),
                 a,
             )
-            for a in (0.2, 0.4, 0.8)
+            for a in ALPHAS
         ],
+        # headroom: what perfect pseudo-labels and a perfect face model would give
+        Method(
+            "oracle",
+            "Oracle pseudo-labels (simulation only)",
+            "fusion",
+            VisualOnly(validate=False),
+            evidence=Evidence.TRUE_AUDIO,
+        ),
+        Method(
+            "perfect_teacher",
+            "Perfect face teacher, direct CMKT (simulation only)",
+            "dcmkt",
+            VisualOnly(validate=False),
+            evidence=Evidence.TRUE_VISUAL,
+        ),
     ]
 }
+"""Every row. ``oracle`` trains every unlabelled clip on its hidden true audio label with
+FixMatch's recipe otherwise (labelled loss + ``LAMBDA_U`` x cross-entropy on the strong view);
+``perfect_teacher`` is DCMKT taught by the hidden true visual label. Both need the hidden
+truth, so they exist only on the synthetic corpus (:data:`REFERENCE_METHODS`)."""
+
+REFERENCE_METHODS = ("oracle", "perfect_teacher")
 
 TABLE5_METHODS = (
     "supervised",
@@ -154,7 +187,10 @@ TABLE5_METHODS = (
     "cr_eps0.5",
     "wf_alpha0.2",
 )
-DATASET_METHODS = {"chsims": tuple(METHODS), "iemocap": TABLE5_METHODS}
+DATASET_METHODS = {
+    "chsims": tuple(m for m in METHODS if m not in REFERENCE_METHODS) + REFERENCE_METHODS,
+    "iemocap": TABLE5_METHODS + REFERENCE_METHODS,
+}
 
 
 # --- visual evidence ------------------------------------------------------------------------
@@ -306,6 +342,7 @@ class RunResult:
     val_curve: list[float]
     telemetry: list[dict[str, object]] = field(default_factory=list)
     seconds: float = 0.0
+    predictions: list[int] = field(default_factory=list)  # per test clip, in split order
 
 
 @torch.no_grad()
@@ -317,11 +354,15 @@ def evaluate(
     classes: int,
     device: torch.device,
     ctx: Dist = SINGLE,
-) -> tuple[dict[str, float], Tensor]:
-    """Metrics of a split. Under torchrun each rank predicts a contiguous shard (no padding) and
-    the confusion matrices are summed, so every example counts once and all ranks agree."""
+) -> tuple[dict[str, float], Tensor, Tensor]:
+    """Metrics, confusion matrix and per-example predictions (on the CPU) of a split.
+
+    Under torchrun each rank predicts a contiguous shard (no padding); the confusion matrices
+    are summed and the predictions gathered, so every example counts once and all ranks agree.
+    """
     model.eval()
-    part = ctx.shard(x.shape[0])
+    total = x.shape[0]
+    part = ctx.shard(total)
     x, lengths, y = x[part], lengths[part], y[part]
     preds = []
     for s in range(0, x.shape[0], 256):
@@ -330,11 +371,17 @@ def evaluate(
         )
     pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long, device=device)
     cm = ctx.all_sum(confusion_matrix(pred, y.to(device), classes))
-    return {
-        "F1": float(weighted_f1_from_confusion(cm)),
-        "WA": float(accuracy_from_confusion(cm)),
-        "UA": float(unweighted_accuracy_from_confusion(cm)),
-    }, cm.cpu()
+    if ctx.active:
+        pred = _all_gather(pred, total, ctx)
+    return (
+        {
+            "F1": float(weighted_f1_from_confusion(cm)),
+            "WA": float(accuracy_from_confusion(cm)),
+            "UA": float(unweighted_accuracy_from_confusion(cm)),
+        },
+        cm.cpu(),
+        pred.cpu(),
+    )
 
 
 def make_model(corpus: Corpus, recipe: Recipe) -> TransformerSER:
@@ -512,6 +559,22 @@ class _OwnGenerator:
         return self.rule(audio_probs, visual_probs, valid=valid, generator=self.generator)
 
 
+def evidence_of(corpus: Corpus, evidence: Evidence) -> tuple[Tensor, Tensor]:
+    """The ``(n_u, classes)`` distributions and ``(n_u,)`` validity a method's rule reads.
+
+    The hidden labels are ``-1`` where unknown (real data) or unmapped (a true expression
+    outside IEMOCAP's four classes): such clips are never valid.
+    """
+    if evidence is Evidence.FACE:
+        return corpus.visual_probs, corpus.visual_valid
+    hidden = corpus.u_audio_label if evidence is Evidence.TRUE_AUDIO else corpus.u_visual_label
+    valid = hidden >= 0
+    if not bool(valid.any()):
+        raise ValueError(f"{evidence.name} evidence needs hidden labels, which this corpus lacks")
+    one_hot = nn.functional.one_hot(hidden.clamp(min=0), len(corpus.classes)).float()
+    return one_hot * valid.unsqueeze(1), valid
+
+
 class RunData:
     """One run's tensors where its steps read them, with no host sync per step on a GPU.
 
@@ -524,13 +587,15 @@ class RunData:
     tensor stays where it is.
     """
 
-    def __init__(self, corpus: Corpus, device: torch.device) -> None:
+    def __init__(
+        self, corpus: Corpus, device: torch.device, evidence: Evidence = Evidence.FACE
+    ) -> None:
         self.device = device
         self.len_l = corpus.lengths["train"].to(device)
         self.y_l = corpus.y["train"].to(device)
         self.len_u = corpus.lengths["unlabelled"].to(device)
-        self.visual = corpus.visual_probs.to(device)
-        self.visual_valid = corpus.visual_valid.to(device)
+        visual, valid = evidence_of(corpus, evidence)
+        self.visual, self.visual_valid = visual.to(device), valid.to(device)
         self.truth_u = corpus.u_audio_label.to(device)
         x_l, x_u = corpus.x["train"], corpus.x["unlabelled"]
         if device.type == "cuda":
@@ -616,7 +681,7 @@ def train_run(
     w_max = 100.0 * n_l / (n_l + n_u)
     rampup = 80 / 300 * total_steps
     te = TemporalEnsembling(n_u, classes).to(device) if method.kind == "te" else None
-    data = RunData(corpus, device)
+    data = RunData(corpus, device, method.evidence)
     frames, bins = data.x_l.shape[1], data.x_l.shape[2]
     strong = SpecAugment(
         time_masks=2,
@@ -816,7 +881,7 @@ def train_run(
                     "kept_class_histogram": [int(v) for v in hist.tolist()],
                 }
             )
-        val, _ = evaluate(
+        val, _, _ = evaluate(
             model, corpus.x["val"], corpus.lengths["val"], corpus.y["val"], classes, device, ctx
         )
         val_curve.append(val["UA"])
@@ -848,7 +913,7 @@ def train_run(
             os.replace(tmp, checkpoint)
         ctx.barrier()  # nobody runs ahead of the checkpoint
     model.load_state_dict(best[2])
-    metrics, cm = evaluate(
+    metrics, cm, predictions = evaluate(
         model, corpus.x["test"], corpus.lengths["test"], corpus.y["test"], classes, device, ctx
     )
     result = RunResult(
@@ -858,6 +923,7 @@ def train_run(
         val_curve=val_curve,
         telemetry=telemetry,
         seconds=elapsed + time.perf_counter() - start,
+        predictions=predictions.tolist(),
     )
     if checkpoint is not None and ctx.is_main:
         checkpoint.unlink(missing_ok=True)

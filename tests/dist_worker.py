@@ -50,9 +50,11 @@ def main() -> None:
     torch.manual_seed(0)  # the same weights on both ranks, as train_run makes them
     model = no_dropout_model(corpus, RECIPE)
     args = (corpus.x["val"], corpus.lengths["val"], corpus.y["val"], 3, device)
-    metrics, cm = pipeline.evaluate(model, *args, ctx)
-    metrics1, cm1 = pipeline.evaluate(model, *args)
-    result["eval_equal"] = metrics == metrics1 and torch.equal(cm, cm1)
+    metrics, cm, preds = pipeline.evaluate(model, *args, ctx)
+    metrics1, cm1, preds1 = pipeline.evaluate(model, *args)
+    result["eval_equal"] = (
+        metrics == metrics1 and torch.equal(cm, cm1) and torch.equal(preds, preds1)
+    )
     result["eval_total"] = int(cm.sum())
     # K DDP steps (whole runs) against one process on the same global batches
     for name in ("fixmatch", "cr_eps0.5", "temporal_ensembling", "pi_model"):

@@ -60,8 +60,10 @@ def test_every_output_is_produced_and_well_formed(tiny_run: Path):
         "wf_alpha0.2",
         "wf_alpha0.4",
         "wf_alpha0.8",
+        "oracle",
+        "perfect_teacher",
     }
-    assert len(results["summary"]["iemocap"]) == 8
+    assert len(results["summary"]["iemocap"]) == 10
     for entry in chsims.values():
         assert entry["seeds"] == [0, 1]
         for metric in ("F1", "WA", "UA"):
@@ -71,8 +73,32 @@ def test_every_output_is_produced_and_well_formed(tiny_run: Path):
     assert len(fixmatch["kept_share"]) == 2  # one value per epoch
     assert all(0.0 <= v <= 1.0 for v in fixmatch["kept_share"])
     text = (tiny_run / "report.md").read_text()
-    for needle in ("Table 3/4 analogue", "Table 5 analogue", "## Claims", "paper F1", "simulation"):
+    for needle in ("Table 3/4 analogue", "Table 5 analogue", "## Claims", "paper F1", "simulation",
+                   "## Headroom", "## Calibration"):  # fmt: skip
         assert needle in text
+    assert text.index("## Headroom") < text.index("## Calibration") < text.index("## Results")
+    # the machine-readable verdicts
+    assert len(results["claims"]) >= 15
+    keys = {"dataset", "claim", "metric", "a", "b", "mean_diff", "ci_low", "ci_high", "verdict"}
+    verdicts = {"supported", "contradicted", "undecided", "not testable"}
+    for row in results["claims"]:
+        assert keys <= set(row)
+        assert row["verdict"] in verdicts
+        if row["verdict"] != "not testable":
+            assert row["ci_low"] <= row["mean_diff"] <= row["ci_high"]
+    for dataset in ("chsims", "iemocap"):
+        assert set(results["headroom"][dataset]) >= {"metric", "mean_diff", "ci_low", "ci_high"}
+        assert "mde_f1" in results["power"][dataset]
+        for row in ("supervised", "dcmkt"):
+            assert set(results["calibration"][dataset][row]) == {"paper", "measured"}
+        assert results["corpus"][dataset]["split_sizes"]["test"] == len(
+            results["test_labels"][dataset]
+        )
+        for seeds in results["runs"][dataset].values():
+            for run in seeds.values():
+                assert len(run["predictions"]) == len(results["test_labels"][dataset])
+    assert results["config"]["seeds"] == [0, 1]
+    assert (tiny_run / "claims.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_rerun_skips_finished_runs(tiny_run: Path):

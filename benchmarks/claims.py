@@ -1,0 +1,349 @@
+"""The paper's claims as paired comparisons with bootstrap confidence intervals.
+
+Every claim is "method ``a`` beats method ``b`` on ``metric``" on one dataset. Its effect is
+the mean over seeds of the paired difference ``metric(a, seed) - metric(b, seed)``, both
+runs of a seed having started from the same weights and seen the same labelled batches
+(``pipeline.Streams``), and evaluated on the same test clips. The 95% interval comes from
+``scipy.stats.bootstrap`` resampling seeds and test clips independently (two samples, the
+percentile method), so it carries both training noise and test-set noise. The verdict:
+
+* **supported**: the interval lies above 0;
+* **contradicted**: it lies below 0;
+* **undecided**: it spans 0;
+* **not testable**: a run is missing, fewer than two seeds, or a pseudo-labelling method of
+  the claim kept no clip in any epoch of any seed (its unlabelled loss was zero, so it was
+  supervised training under another name).
+
+Telemetry claims (pseudo-label accuracy and class diversity) have one value per seed; they
+are bootstrapped over seeds only.
+
+The minimum detectable effect (MDE) of a comparison is ``(z_0.975 + z_0.8) x SE``: the paired
+difference that a two-sided test at alpha 0.05 would find with 80% power, where SE is the
+bootstrap standard error of the run's own paired differences.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats
+
+Z_POWER = float(stats.norm.ppf(0.975) + stats.norm.ppf(0.8))  # 2.80
+N_RESAMPLES = 2000
+METRICS = ("F1", "WA", "UA")
+TELEMETRY = ("pseudo-label accuracy", "pseudo-label class entropy")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``a`` beats ``b`` on ``metric`` (a test metric, or a telemetry quantity)."""
+
+    dataset: str
+    text: str
+    metric: str
+    a: str
+    b: str
+
+
+def _rows(dataset: str, pairs: Sequence[tuple[str, str, str, str]]) -> list[Claim]:
+    return [Claim(dataset, text, metric, a, b) for text, metric, a, b in pairs]
+
+
+CLAIMS: list[Claim] = [
+    *_rows(
+        "chsims",
+        [
+            ("FixMatch's UA collapses with few labels (Table 3)", "UA", "supervised", "fixmatch"),
+            ("DCMKT alone is poor (Table 3)", "F1", "supervised", "dcmkt"),
+            ("Fine-tuning helps DCMKT (Table 3)", "F1", "dcmkt_finetune", "dcmkt"),
+            ("FF1 eps=0.5 beats supervised (Table 3)", "F1", "cr_eps0.5", "supervised"),
+            ("FF1 eps=0.5 beats FixMatch (Table 3)", "F1", "cr_eps0.5", "fixmatch"),
+            ("FF1 eps=0.5 beats the Pi-model (Table 3)", "F1", "cr_eps0.5", "pi_model"),
+            (
+                "FF1 eps=0.5 beats temporal ensembling (Table 3)",
+                "F1",
+                "cr_eps0.5",
+                "temporal_ensembling",
+            ),
+            ("FF1 eps=0.5 beats DCMKT (Table 3)", "F1", "cr_eps0.5", "dcmkt"),
+            ("UA at eps=0 is low (Fig. 4a)", "UA", "cr_eps0.5", "cr_eps0.0"),
+            (
+                "Adding CMKT pseudo-labels beats supervised (Table 4)",
+                "F1",
+                "cmkt_add",
+                "supervised",
+            ),
+            ("FF2 alpha=0.2 beats supervised (Table 3)", "F1", "wf_alpha0.2", "supervised"),
+            (
+                "Performance falls as alpha approaches 1 (Fig. 4b)",
+                "F1",
+                "wf_alpha0.2",
+                "wf_alpha0.8",
+            ),
+            (
+                "... and FixMatch (alpha=1) is below alpha=0.8 (Fig. 4b)",
+                "F1",
+                "wf_alpha0.8",
+                "fixmatch",
+            ),
+            (
+                "Fusion makes pseudo-labels more accurate than visual-only (Sec. 3.4)",
+                "pseudo-label accuracy",
+                "cr_eps0.5",
+                "cmkt_add",
+            ),
+            (
+                "Fusion makes pseudo-labels more diverse than FixMatch (Sec. 4.3)",
+                "pseudo-label class entropy",
+                "cr_eps0.5",
+                "fixmatch",
+            ),
+        ],
+    ),
+    *_rows(
+        "iemocap",
+        [
+            ("FF2 alpha=0.2 beats supervised (Table 5)", "F1", "wf_alpha0.2", "supervised"),
+            ("FF1 eps=0.5 beats supervised (Table 5)", "F1", "cr_eps0.5", "supervised"),
+            ("DCMKT alone is near chance (Table 5)", "F1", "supervised", "dcmkt"),
+            ("Fine-tuning helps DCMKT (Table 5)", "F1", "dcmkt_finetune", "dcmkt"),
+        ],
+    ),
+]
+"""Every qualitative claim of the paper that the reproduction tests."""
+
+HEADROOM = ("oracle", "supervised")
+"""Headroom of a testbed: oracle pseudo-labels minus supervised training, F1."""
+
+
+def metric_from_confusion(cm: NDArray[np.float64], metric: str) -> NDArray[np.float64]:
+    """F1 (support-weighted), WA or UA of confusion matrices ``(..., C, C)`` (rows: true).
+
+    The definitions of :mod:`sertoolkit.metrics`: a class without predictions has precision 0,
+    a class without examples has weight 0 in F1 and is left out of UA.
+    """
+    support = cm.sum(-1)
+    predicted = cm.sum(-2)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    total = np.maximum(support.sum(-1), 1)
+    if metric == "WA":
+        return tp.sum(-1) / total
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    if metric == "UA":
+        present = support > 0
+        return (recall * present).sum(-1) / np.maximum(present.sum(-1), 1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return (f1 * support).sum(-1) / total
+
+
+def confusions(
+    predictions: NDArray[np.int64], labels: NDArray[np.int64], classes: int
+) -> NDArray[np.float64]:
+    """Confusion matrices of ``predictions (..., N)`` against ``labels (..., N)``."""
+    lead = predictions.shape[:-1]
+    labels = np.broadcast_to(labels, predictions.shape)
+    cell = labels * classes + predictions
+    flat = cell.reshape(-1, cell.shape[-1]) + (
+        np.arange(math.prod(lead), dtype=np.int64)[:, None] * classes * classes
+    )
+    counts = np.bincount(flat.ravel(), minlength=math.prod(lead) * classes * classes)
+    return counts.reshape(*lead, classes, classes).astype(np.float64)
+
+
+def paired_test_metric(
+    pred_a: NDArray[np.int64],
+    pred_b: NDArray[np.int64],
+    labels: NDArray[np.int64],
+    classes: int,
+    metric: str,
+    *,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Paired difference of ``metric`` (percentage points) between two methods' predictions.
+
+    ``pred_a`` and ``pred_b`` are ``(seeds, clips)``, row ``s`` of both from seed ``s``.
+    Returns ``mean_diff``, ``ci_low``, ``ci_high`` (95%, bootstrap over seeds and clips) and
+    ``se`` (the bootstrap standard error).
+    """
+    both = np.stack([pred_a, pred_b])  # (2, S, N)
+
+    def statistic(
+        seed_idx: NDArray[np.int64], clip_idx: NDArray[np.int64], axis: int = -1
+    ) -> NDArray[np.float64]:
+        del axis
+        seed_idx, clip_idx = np.atleast_2d(seed_idx), np.atleast_2d(clip_idx)  # (B, S), (B, N)
+        picked = both[:, seed_idx[:, :, None], clip_idx[:, None, :]]  # (2, B, S, N)
+        truth = labels[clip_idx][:, None, :]  # (B, 1, N)
+        values = metric_from_confusion(confusions(picked, truth, classes), metric)
+        return 100 * (values[0] - values[1]).mean(-1)
+
+    seeds_n, clips_n = pred_a.shape
+    observed = float(statistic(np.arange(seeds_n)[None], np.arange(clips_n)[None])[0])
+    result = stats.bootstrap(
+        (np.arange(seeds_n), np.arange(clips_n)),
+        statistic,
+        paired=False,
+        vectorized=True,
+        n_resamples=N_RESAMPLES,
+        batch=100,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
+    ci = result.confidence_interval
+    return {
+        "mean_diff": observed,
+        "ci_low": float(ci.low),
+        "ci_high": float(ci.high),
+        "se": float(result.standard_error),
+    }
+
+
+def paired_test_values(
+    a: Sequence[float], b: Sequence[float], *, seed: int = 0
+) -> dict[str, float]:
+    """Paired difference of per-seed values (percentage points), bootstrapped over seeds."""
+    diff = 100 * (np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
+    result = stats.bootstrap(
+        (diff,),
+        np.mean,
+        n_resamples=N_RESAMPLES,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
+    ci = result.confidence_interval
+    return {
+        "mean_diff": float(diff.mean()),
+        "ci_low": float(ci.low),
+        "ci_high": float(ci.high),
+        "se": float(result.standard_error),
+    }
+
+
+def verdict(low: float, high: float) -> str:
+    """The four-way verdict of a 95% interval for ``a - b``."""
+    if low > 0:
+        return "supported"
+    if high < 0:
+        return "contradicted"
+    return "undecided"
+
+
+def kept_nothing(seeds: dict[int, dict[str, Any]]) -> bool:
+    """A pseudo-labelling run family that kept no clip in any epoch of any seed."""
+    telemetry = [t for run in seeds.values() for t in run.get("telemetry", [])]
+    return bool(telemetry) and all(t["kept_share"] == 0 for t in telemetry)
+
+
+def _final(seeds: dict[int, dict[str, Any]], metric: str, common: list[int]) -> list[float]:
+    """A telemetry quantity of each seed's last epoch (NaN where nothing was kept)."""
+    out: list[float] = []
+    for s in common:
+        last = seeds[s]["telemetry"][-1] if seeds[s]["telemetry"] else None
+        if last is None:
+            out.append(math.nan)
+        elif metric == "pseudo-label accuracy":
+            acc = last["pseudo_label_accuracy"]
+            out.append(math.nan if acc is None else float(acc))
+        else:
+            h = np.asarray(last["kept_class_histogram"], dtype=np.float64)
+            if h.sum() == 0:
+                out.append(math.nan)
+                continue
+            p = h / h.sum()
+            out.append(float(-(p[p > 0] * np.log(p[p > 0])).sum() / np.log(len(h))))
+    return out
+
+
+def evaluate_claim(
+    claim: Claim,
+    runs: dict[str, dict[int, dict[str, Any]]],
+    labels: NDArray[np.int64],
+    classes: int,
+) -> dict[str, Any]:
+    """One claim's row of ``results.json``: the paired difference, its interval, the verdict."""
+    row: dict[str, Any] = {
+        "dataset": claim.dataset,
+        "claim": claim.text,
+        "metric": claim.metric,
+        "a": claim.a,
+        "b": claim.b,
+        "mean_diff": None,
+        "ci_low": None,
+        "ci_high": None,
+        "mde": None,
+        "seeds": [],
+    }
+    ra, rb = runs.get(claim.a), runs.get(claim.b)
+    if ra is None or rb is None:
+        return {**row, "verdict": "not testable", "why": "a method of the claim was not run"}
+    common = sorted(set(ra) & set(rb))
+    row["seeds"] = common
+    if len(common) < 2:
+        return {**row, "verdict": "not testable", "why": "fewer than two seeds of both methods"}
+    idle = [m for m, r in ((claim.a, ra), (claim.b, rb)) if kept_nothing(r)]
+    if idle:
+        return {
+            **row,
+            "verdict": "not testable",
+            "why": f"{', '.join(idle)} kept no unlabelled clip in any epoch of any seed",
+        }
+    if claim.metric in TELEMETRY:
+        a, b = _final(ra, claim.metric, common), _final(rb, claim.metric, common)
+        pairs = [(x, y) for x, y in zip(a, b, strict=True) if not (math.isnan(x) or math.isnan(y))]
+        if len(pairs) < 2:
+            return {**row, "verdict": "not testable", "why": "fewer than two seeds kept clips"}
+        test = paired_test_values([p[0] for p in pairs], [p[1] for p in pairs])
+    else:
+        pred_a = np.array([ra[s]["predictions"] for s in common], dtype=np.int64)
+        pred_b = np.array([rb[s]["predictions"] for s in common], dtype=np.int64)
+        test = paired_test_metric(pred_a, pred_b, labels, classes, claim.metric)
+    return {
+        **row,
+        "mean_diff": test["mean_diff"],
+        "ci_low": test["ci_low"],
+        "ci_high": test["ci_high"],
+        "mde": Z_POWER * test["se"],
+        "verdict": verdict(test["ci_low"], test["ci_high"]),
+    }
+
+
+def evaluate_all(
+    runs: dict[str, dict[str, dict[int, dict[str, Any]]]],
+    labels: dict[str, NDArray[np.int64]],
+    classes: dict[str, int],
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """Every claim, the headroom and the power of a run: ``(claims, headroom, power)``."""
+    rows = [
+        evaluate_claim(c, runs[c.dataset], labels[c.dataset], classes[c.dataset])
+        for c in CLAIMS
+        if c.dataset in runs
+    ]
+    headroom: dict[str, Any] = {}
+    power: dict[str, Any] = {}
+    for dataset in runs:
+        oracle, supervised = HEADROOM
+        h = evaluate_claim(
+            Claim(dataset, "headroom: oracle pseudo-labels beat supervised", "F1", oracle,
+                  supervised),
+            runs[dataset], labels[dataset], classes[dataset],
+        )  # fmt: skip
+        headroom[dataset] = {
+            "metric": "F1",
+            **{k: h[k] for k in ("mean_diff", "ci_low", "ci_high", "verdict", "seeds")},
+        }
+        # a comparison of identical predictions (zero standard error) says nothing of power
+        mdes = [r["mde"] for r in rows if r["dataset"] == dataset and r["metric"] == "F1"
+                and r["mde"] is not None and r["mde"] > 0]  # fmt: skip
+        power[dataset] = {
+            "mde_f1": float(np.median(mdes)) if mdes else None,
+            "mde_f1_max": float(max(mdes)) if mdes else None,
+            "claims_measured": len(mdes),
+        }
+    return rows, headroom, power

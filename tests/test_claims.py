@@ -1,0 +1,99 @@
+"""benchmarks/claims.py: the paired bootstrap behind every verdict of the reproduction report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import claims
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # sklearn on classes absent from a draw
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 5), st.integers(1, 60), st.integers(0, 2**31 - 1))
+def test_metrics_match_scikit_learn(classes: int, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    y, p = rng.integers(0, classes, n), rng.integers(0, classes, n)
+    cm = claims.confusions(p[None], y, classes)[0]
+    naive = np.zeros((classes, classes))
+    for t, q in zip(y, p, strict=True):
+        naive[t, q] += 1
+    assert np.array_equal(cm, naive)
+    f1 = f1_score(y, p, average="weighted", labels=range(classes), zero_division=0)
+    assert claims.metric_from_confusion(cm, "F1") == pytest.approx(f1)
+    assert claims.metric_from_confusion(cm, "WA") == pytest.approx(accuracy_score(y, p))
+    # UA: the mean recall over the classes that occur (sklearn's balanced accuracy)
+    assert claims.metric_from_confusion(cm, "UA") == pytest.approx(balanced_accuracy_score(y, p))
+
+
+def _preds(rng: np.random.Generator, labels: np.ndarray, accuracy: float, seeds: int) -> np.ndarray:
+    right = rng.random((seeds, labels.size)) < accuracy
+    return np.where(right, labels, rng.integers(0, 3, (seeds, labels.size)))
+
+
+def test_verdicts_follow_the_interval():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 800)
+    good, bad = _preds(rng, labels, 0.8, 5), _preds(rng, labels, 0.4, 5)
+    up = claims.paired_test_metric(good, bad, labels, 3, "F1")
+    assert up["ci_low"] > 0 and claims.verdict(up["ci_low"], up["ci_high"]) == "supported"
+    assert up["ci_low"] <= up["mean_diff"] <= up["ci_high"]
+    down = claims.paired_test_metric(bad, good, labels, 3, "F1")
+    assert claims.verdict(down["ci_low"], down["ci_high"]) == "contradicted"
+    assert down["mean_diff"] == pytest.approx(-up["mean_diff"])
+    same = claims.paired_test_metric(good, good, labels, 3, "F1")
+    assert same["mean_diff"] == 0 and same["ci_low"] == 0 and same["ci_high"] == 0
+    assert claims.verdict(same["ci_low"], same["ci_high"]) == "undecided"
+
+
+def test_interval_narrows_with_more_test_clips_and_seeds():
+    rng = np.random.default_rng(1)
+    widths = []
+    for n, seeds in ((100, 3), (2000, 8)):
+        labels = rng.integers(0, 3, n)
+        a, b = _preds(rng, labels, 0.6, seeds), _preds(rng, labels, 0.55, seeds)
+        t = claims.paired_test_metric(a, b, labels, 3, "F1")
+        widths.append(t["ci_high"] - t["ci_low"])
+    assert widths[1] < widths[0] / 2
+
+
+def _run(preds: list[int], kept: float | None) -> dict:
+    telemetry = (
+        []
+        if kept is None
+        else [  # None: no pseudo-labels (supervised)
+            {"kept_share": kept, "pseudo_label_accuracy": None, "kept_class_histogram": [0, 0, 0]}
+        ]
+    )
+    return {"predictions": preds, "telemetry": telemetry}
+
+
+def test_a_method_that_kept_nothing_is_not_testable():
+    labels = np.array([0, 1, 2, 0])
+    runs = {"supervised": {0: _run([0, 1, 2, 0], None), 1: _run([0, 1, 1, 0], None)},
+            "fixmatch": {0: _run([0, 1, 2, 1], 0.0), 1: _run([0, 0, 2, 0], 0.0)}}  # fmt: skip
+    claim = claims.Claim("chsims", "t", "UA", "supervised", "fixmatch")
+    row = claims.evaluate_claim(claim, runs, labels, 3)
+    assert row["verdict"] == "not testable" and "fixmatch" in row["why"]
+    runs["fixmatch"][1]["telemetry"][0]["kept_share"] = 0.25
+    assert claims.evaluate_claim(claim, runs, labels, 3)["verdict"] != "not testable"
+    one_seed = {k: {0: v[0]} for k, v in runs.items()}
+    assert claims.evaluate_claim(claim, one_seed, labels, 3)["verdict"] == "not testable"
+
+
+def test_the_claim_list_covers_the_report():
+    assert len(claims.CLAIMS) >= 15
+    assert len({(c.dataset, c.text) for c in claims.CLAIMS}) == len(claims.CLAIMS)
+    import pipeline
+
+    for c in claims.CLAIMS:
+        assert c.a in pipeline.DATASET_METHODS[c.dataset], c
+        assert c.b in pipeline.DATASET_METHODS[c.dataset], c
