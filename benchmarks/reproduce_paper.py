@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -105,10 +107,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="output folder (default: benchmarks/out/<profile>); also holds the corpus cache and finished runs",
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="(method, seed) runs trained at once, each in its own process; default: one per "
+        "CPU core on a CPU, 1 on a GPU or under torchrun. Results do not depend on it",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=None,
-        help="CPU threads PyTorch may use (torch.set_num_threads); default: all cores",
+        help="CPU threads PyTorch may use per run (torch.set_num_threads); default: the cores "
+        "divided by --jobs. Other thread counts change floating-point reduction order, as "
+        "another CPU does",
     )
     parser.add_argument("--corpus-seed", type=int, default=0, help="seed of the synthetic corpus")
     parser.add_argument(
@@ -219,6 +230,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--seeds must be non-negative integers, got {args.seeds}")
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
     args.real = _real_source(parser, args)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -390,6 +403,157 @@ def prepare(
     return corpus, stats
 
 
+NEEDS = {"dcmkt_finetune": "dcmkt"}  # a run that starts from another run's weights, same seed
+
+
+def train_one(
+    dataset: str,
+    name: str,
+    seed: int,
+    args: argparse.Namespace,
+    recipe: pipeline.Recipe,
+    corpus: corpus_mod.Corpus,
+    device: torch.device,
+    batch: int,
+    progress: Callable[[int], None],
+    ctx: distributed.Dist = distributed.SINGLE,
+) -> dict[str, Any]:
+    """Train one (method, seed), write its JSON (and weights another run needs) atomically."""
+    path = args.out / "runs" / dataset / name / f"seed{seed}.json"
+    init = None
+    if name in NEEDS:
+        init = torch.load(
+            args.out / "runs" / dataset / NEEDS[name] / f"seed{seed}.pt",
+            weights_only=True,
+            map_location="cpu",
+        )
+    result, state = pipeline.train_run(
+        pipeline.METHODS[name],
+        corpus,
+        recipe,
+        seed,
+        device,
+        init_state=init,
+        progress=progress,
+        checkpoint=path.with_suffix(".ckpt"),
+        ctx=ctx,
+        batch=batch,
+    )
+    record = asdict(result)
+    if not ctx.is_main:
+        return record
+    if name in NEEDS.values():
+        pt = path.with_suffix(".pt")
+        pt.parent.mkdir(parents=True, exist_ok=True)
+        cpu_state = {k: v.detach().cpu() for k, v in state.items()}
+        torch.save(cpu_state, pt.with_name(pt.name + ".tmp"))
+        os.replace(pt.with_name(pt.name + ".tmp"), pt)
+    write_json_atomic(path, record)
+    return record
+
+
+def run_sequential(
+    dataset: str,
+    args: argparse.Namespace,
+    recipe: pipeline.Recipe,
+    todo: list[tuple[str, int]],
+    batch: int,
+    corpus: corpus_mod.Corpus,
+    device: torch.device,
+    ctx: distributed.Dist,
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """The runs one after the other in this process (GPU, torchrun, ``--jobs 1``)."""
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    overall = tqdm(todo, desc=f"{dataset}: runs", unit="run", dynamic_ncols=True, disable=QUIET)
+    for name, seed in overall:
+        overall.set_postfix_str(f"{name} seed {seed}")
+        bar = make_bar(f"{name} seed {seed}", pipeline.steps_of(corpus, recipe, batch))
+        done[name, seed] = train_one(
+            dataset, name, seed, args, recipe, corpus, device, batch, bar, ctx
+        )
+        ctx.barrier()  # rank 0 has written the results
+    return done
+
+
+_WORKER: dict[str, Any] = {}  # a worker process's corpus and step counter
+
+
+def _worker_init(
+    dataset: str,
+    args: argparse.Namespace,
+    recipe: pipeline.Recipe,
+    steps: Any,
+) -> None:
+    torch.set_num_threads(args.workers)
+    warnings.simplefilter("ignore")  # the parent has shown them
+    corpus, _ = prepare(dataset, args, recipe, torch.device("cpu"))  # from the parent's cache
+    _WORKER.update(corpus=corpus, steps=steps)
+
+
+def _worker_step(n: int) -> None:
+    with _WORKER["steps"].get_lock():
+        _WORKER["steps"].value += n
+
+
+def _worker_run(
+    dataset: str, name: str, seed: int, args: argparse.Namespace, recipe: pipeline.Recipe,
+    batch: int,
+) -> dict[str, Any]:  # fmt: skip
+    return train_one(
+        dataset, name, seed, args, recipe, _WORKER["corpus"], torch.device("cpu"), batch,
+        _worker_step,
+    )  # fmt: skip
+
+
+def run_parallel(
+    dataset: str,
+    args: argparse.Namespace,
+    recipe: pipeline.Recipe,
+    todo: list[tuple[str, int]],
+    batch: int,
+    corpus: corpus_mod.Corpus,
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """The runs in ``args.jobs`` worker processes of ``args.workers`` threads each (CPU).
+
+    Each run is the same computation as in one process with that thread count, so the results
+    do not depend on ``--jobs``. A run that needs another's weights (``NEEDS``) starts when
+    that one has finished. One bar counts the optimiser steps of every run.
+    """
+    ctx_mp = multiprocessing.get_context("spawn")  # no fork after PyTorch's thread pools
+    steps = ctx_mp.Value("q", 0)
+    per_run = pipeline.steps_of(corpus, recipe, batch)
+    # a run whose source run (same seed) is still to train waits for it; one whose source is
+    # on disk already starts at once
+    waiting = [(m, s) for m, s in todo if m in NEEDS and (NEEDS[m], s) in todo]
+    ready = [job for job in todo if job not in waiting]
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    with (
+        ProcessPoolExecutor(
+            max_workers=min(args.jobs, len(todo)),
+            mp_context=ctx_mp,
+            initializer=_worker_init,
+            initargs=(dataset, args, recipe, steps),
+        ) as pool,
+        tqdm(total=len(todo) * per_run, desc=f"{dataset}: {len(todo)} runs, {args.jobs} at once",
+             unit="step", dynamic_ncols=True, disable=QUIET) as bar,
+    ):  # fmt: skip
+        running: dict[Future[dict[str, Any]], tuple[str, int]] = {
+            pool.submit(_worker_run, dataset, m, s, args, recipe, batch): (m, s) for m, s in ready
+        }
+        while running:
+            finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            bar.n = min(int(steps.value), bar.total)
+            bar.refresh()
+            for future in finished:
+                job = running.pop(future)
+                done[job] = future.result()
+                for m, s in [w for w in waiting if w[1] == job[1] and NEEDS[w[0]] == job[0]]:
+                    waiting.remove((m, s))
+                    running[pool.submit(_worker_run, dataset, m, s, args, recipe, batch)] = (m, s)
+                bar.set_postfix_str(f"{len(done)}/{len(todo)} runs done")
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
     global QUIET
     args = parse_args(argv)
@@ -398,6 +562,13 @@ def main(argv: list[str] | None = None) -> int:
     QUIET = not ctx.is_main
     if QUIET:  # warnings (e.g. IEMOCAP's counts) once, from rank 0
         warnings.simplefilter("ignore")
+    cores = os.cpu_count() or 1
+    if args.jobs is None:
+        args.jobs = cores if device.type == "cpu" and not ctx.active else 1
+    if ctx.active or device.type != "cpu":
+        args.jobs = 1  # one process per rank / per GPU
+    if args.workers is None and not ctx.active:
+        args.workers = max(1, cores // args.jobs)
     if args.workers:
         torch.set_num_threads(args.workers)
     elif ctx.active and device.type == "cpu":  # share the cores between the ranks on a node
@@ -474,49 +645,17 @@ def _main(
                 wanted.insert(wanted.index("dcmkt_finetune"), "dcmkt")  # fine-tuning starts from it
             jobs = [(m, s) for m in wanted for s in args.seeds]
             runs[dataset] = {}
-            overall = tqdm(
-                jobs, desc=f"{dataset}: runs", unit="run", dynamic_ncols=True, disable=QUIET
-            )
-            for name, seed in overall:
+            for name, seed in jobs:  # finished runs are read, not retrained
                 path = args.out / "runs" / dataset / name / f"seed{seed}.json"
                 if path.exists():
                     runs[dataset].setdefault(name, {})[seed] = json.loads(path.read_text())
-                    continue
-                overall.set_postfix_str(f"{name} seed {seed}")
-                init = None
-                if name == "dcmkt_finetune":
-                    init = torch.load(
-                        args.out / "runs" / dataset / "dcmkt" / f"seed{seed}.pt",
-                        weights_only=True,
-                        map_location="cpu",
-                    )
-                result, state = pipeline.train_run(
-                    pipeline.METHODS[name],
-                    corpus,
-                    recipe,
-                    seed,
-                    device,
-                    init_state=init,
-                    progress=make_bar(
-                        f"{name} seed {seed}", pipeline.steps_of(corpus, recipe, batch)
-                    ),
-                    checkpoint=path.with_suffix(".ckpt"),
-                    ctx=ctx,
-                    batch=batch,
-                )
-                record = asdict(result)
+            todo = [(m, s) for m, s in jobs if s not in runs[dataset].get(m, {})]
+            if args.jobs > 1 and len(todo) > 1:
+                done = run_parallel(dataset, args, recipe, todo, batch, corpus)
+            else:
+                done = run_sequential(dataset, args, recipe, todo, batch, corpus, device, ctx)
+            for (name, seed), record in done.items():
                 runs[dataset].setdefault(name, {})[seed] = record
-                if not ctx.is_main:
-                    ctx.barrier()  # rank 0 writes the results
-                    continue
-                if name == "dcmkt":
-                    pt = path.with_suffix(".pt")
-                    pt.parent.mkdir(parents=True, exist_ok=True)
-                    cpu_state = {k: v.detach().cpu() for k, v in state.items()}
-                    torch.save(cpu_state, pt.with_name(pt.name + ".tmp"))
-                    os.replace(pt.with_name(pt.name + ".tmp"), pt)
-                write_json_atomic(path, record)
-                ctx.barrier()
     except KeyboardInterrupt:
         print(
             "\ninterrupted: finished runs and the running one's last finished epoch are saved "

@@ -174,3 +174,21 @@ def test_check_config_refuses_a_folder_of_an_older_pipeline(tmp_path: Path):
     (tmp_path / "config.json").write_text(json.dumps(old))  # made before the version existed
     with pytest.raises(SystemExit, match="older pipeline"):
         reproduce_paper.check_config(tmp_path, config)
+
+
+def test_parallel_runs_give_exactly_the_results_of_one_process(tmp_path: Path):
+    # --jobs 2: two worker processes of one thread; --jobs 1 --workers 1: one process, one
+    # thread. The same computation per run, so the same predictions and metrics; dcmkt_finetune
+    # waits for its seed's dcmkt run in the parallel case
+    common = ["--profile", "tiny", "--dataset", "chsims", "--seeds", "0", "1", "--methods",
+              "supervised", "fixmatch", "dcmkt", "dcmkt_finetune"]  # fmt: skip
+    for out, extra in (("par", ["--jobs", "2", "--workers", "1"]), ("seq", ["--jobs", "1", "--workers", "1"])):  # fmt: skip
+        proc = run(*common, "--out", str(tmp_path / out), *extra)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    par = json.loads((tmp_path / "par" / "results.json").read_text())["runs"]["chsims"]
+    seq = json.loads((tmp_path / "seq" / "results.json").read_text())["runs"]["chsims"]
+    assert set(par) == set(seq) == {"supervised", "fixmatch", "dcmkt", "dcmkt_finetune"}
+    for method, seeds in seq.items():
+        for seed, record in seeds.items():
+            assert par[method][seed]["predictions"] == record["predictions"], (method, seed)
+            assert par[method][seed]["val_curve"] == record["val_curve"], (method, seed)
