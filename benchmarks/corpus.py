@@ -240,7 +240,14 @@ def generate(
 ) -> dict[str, np.ndarray]:
     """Generate (or load from cache) one dataset's raw arrays: features, labels, faces."""
     sizes = PROFILES[profile]
-    knobs = {} if DOMAIN_GAP == 1.0 else {"domain_gap": DOMAIN_GAP}  # caches made before stay
+    if not 0.0 <= DOMAIN_GAP <= 1.0:
+        raise ValueError(f"DOMAIN_GAP must be in [0, 1], got {DOMAIN_GAP}")
+    if (sizes.iemocap_test > 0) != (sizes.iemocap_test_speakers > 0):
+        raise ValueError(
+            "iemocap_test and iemocap_test_speakers must both be 0 (Ses05M tests) or both "
+            f"positive, got {sizes.iemocap_test} and {sizes.iemocap_test_speakers}"
+        )
+    knobs = {} if DOMAIN_GAP == 1.0 else {"domain_gap": DOMAIN_GAP}
     key = _fingerprint({"dataset": dataset, "sizes": asdict(sizes), "seed": seed, "v": 1, **knobs})
     path = cache_dir / f"{dataset}-{profile}-{key}.npz"
     if path.exists():

@@ -85,7 +85,9 @@ def _kernel() -> Any:
         extent_f = (bins + tl.zeros((), tl.int32)).to(tl.float32)
         base_x = b.to(tl.int64) * sxb
         base_o = b.to(tl.int64) * sob
+        t64 = t.to(tl.int64)  # offsets in int64: one example may exceed 2**31 elements
         f = tl.program_id(2) * block_f + tl.arange(0, block_f)
+        f64 = f.to(tl.int64)
         masked_f = f < 0
         for m in tl.static_range(n_freq_masks):  # pyright: ignore[reportGeneralTypeIssues]
             u_width = tl.load(uf_ptr + (2 * m) * batch + b)
@@ -97,15 +99,16 @@ def _kernel() -> Any:
             masked_f = masked_f | ((f >= first) & (f < last))
         cell = masked_t[:, None] | (masked_f[None, :] & valid[:, None])
         inside = in_t[:, None] & (f[None, :] < bins)
-        values = tl.load(x_ptr + base_x + t[:, None] * sxt + f[None, :] * sxf, mask=inside)
-        result = tl.where(cell, fill, values.to(tl.float32))
-        tl.store(
-            out_ptr + base_o + t[:, None] * sot + f[None, :] * sof,
-            result.to(out_ptr.dtype.element_ty),
-            mask=inside,
-        )
+        values = tl.load(x_ptr + base_x + t64[:, None] * sxt + f64[None, :] * sxf, mask=inside)
+        # fill in the element type (float32 -> element, as PyTorch rounds a Python float);
+        # unmasked values are stored as they were read, NaN payloads included
+        result = tl.where(cell, (fill + tl.zeros((), tl.float32)).to(values.dtype), values)
+        tl.store(out_ptr + base_o + t64[:, None] * sot + f64[None, :] * sof, result, mask=inside)
 
     return spec_augment_kernel
+
+
+_MAX_GRID_Y = 65535  # CUDA's limit on the second and third grid dimensions
 
 
 def usable(x: Tensor) -> bool:
@@ -114,6 +117,9 @@ def usable(x: Tensor) -> bool:
         x.is_cuda
         and x.dtype in _DTYPES
         and x.numel() > 0
+        and x.dim() == 3
+        and -(-x.shape[1] // BLOCK_T) <= _MAX_GRID_Y
+        and -(-x.shape[2] // BLOCK_F) <= _MAX_GRID_Y
         and not (x.requires_grad and torch.is_grad_enabled())
         and not torch.compiler.is_compiling()
         and _kernel() is not None
@@ -136,11 +142,32 @@ def spec_augment(
 
     Draws exactly what :func:`sertoolkit.augment.spec_augment_masks` draws, in its order.
     """
+    if x.is_cuda:  # Triton launches on the current device: make it x's
+        with torch.cuda.device(x.device):
+            return _launch(x, time_masks, time_width, freq_masks, freq_width, lengths, fill,
+                           generator, out)  # fmt: skip
+    return _launch(x, time_masks, time_width, freq_masks, freq_width, lengths, fill, generator,
+                   out)  # fmt: skip
+
+
+def _launch(
+    x: Tensor,
+    time_masks: int,
+    time_width: int,
+    freq_masks: int,
+    freq_width: int,
+    lengths: Tensor | None,
+    fill: float,
+    generator: torch.Generator | None,
+    out: Tensor | None,
+) -> Tensor:
     batch, frames, bins = x.shape
     n_time = time_masks if time_width > 0 else 0
     n_freq = freq_masks if freq_width > 0 else 0
     u_time = torch.rand((n_time, 2, batch), generator=generator, device=x.device)
     u_freq = torch.rand((n_freq, 2, batch), generator=generator, device=x.device)
+    if lengths is not None:
+        lengths = lengths.contiguous()  # the kernel reads lengths[b] at offset b
     if out is None:
         out = torch.empty_like(x)
     grid = (batch, (frames + BLOCK_T - 1) // BLOCK_T, (bins + BLOCK_F - 1) // BLOCK_F)

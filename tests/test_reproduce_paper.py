@@ -192,3 +192,28 @@ def test_parallel_runs_give_exactly_the_results_of_one_process(tmp_path: Path):
         for seed, record in seeds.items():
             assert par[method][seed]["predictions"] == record["predictions"], (method, seed)
             assert par[method][seed]["val_curve"] == record["val_curve"], (method, seed)
+
+
+def test_ctrl_c_stops_parallel_runs_at_once_and_the_rerun_finishes(tmp_path: Path):
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(SCRIPT), "--profile", "tiny", "--dataset", "chsims", "--seeds",
+           "0", "1", "2", "--jobs", "2", "--workers", "1", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not list(out.glob("runs/chsims/*/seed*.json")):  # the worker pool is running
+        assert proc.poll() is None and time.monotonic() < deadline, "no run finished"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    finished = len(list(out.glob("runs/chsims/*/seed*.json")))
+    assert finished < 45  # stopped early, not after training the whole queue
+    again = run(*cmd[2:])
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (out / "report.md").is_file()
