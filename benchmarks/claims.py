@@ -10,8 +10,9 @@ percentile method), so it carries both training noise and test-set noise. The ve
 * **supported**: the interval lies above 0;
 * **contradicted**: it lies below 0;
 * **undecided**: it spans 0;
-* **not testable**: a run is missing, fewer than :data:`MIN_SEEDS` seeds, or a pseudo-labelling method of
-  the claim kept no clip in any epoch of any seed (its unlabelled loss was zero, so it was
+* **not testable**: a run is missing, fewer than :data:`MIN_SEEDS` seeds, or a
+  pseudo-labelling method of the claim kept less than :data:`MIN_KEPT` of the unlabelled clips
+  it drew over all its epochs and seeds (its unlabelled loss was zero, or nearly, so it was
   supervised training under another name).
 
 Telemetry claims (pseudo-label accuracy and class diversity) have one value per seed; they
@@ -238,10 +239,18 @@ def verdict(low: float, high: float) -> str:
     return "undecided"
 
 
-def kept_nothing(seeds: dict[int, dict[str, Any]]) -> bool:
-    """A pseudo-labelling run family that kept no clip in any epoch of any seed."""
-    telemetry = [t for run in seeds.values() for t in run.get("telemetry", [])]
-    return bool(telemetry) and all(t["kept_share"] == 0 for t in telemetry)
+MIN_KEPT = 0.01
+"""A pseudo-labelling method that kept less than this share of the unlabelled clips it drew,
+over all its epochs and seeds, trained like supervised learning: its claims are not testable."""
+
+
+def kept_share(seeds: dict[int, dict[str, Any]]) -> float | None:
+    """The share of drawn unlabelled clips a method kept, over every epoch and seed (None: no
+    pseudo-labels, e.g. supervised training)."""
+    telemetry = [t for run in seeds.values() for t in run.get("telemetry") or []]
+    if not telemetry:
+        return None
+    return float(np.mean([t["kept_share"] for t in telemetry]))
 
 
 def _final(seeds: dict[int, dict[str, Any]], metric: str, common: list[int]) -> list[float]:
@@ -295,12 +304,14 @@ def evaluate_claim(
             "verdict": "not testable",
             "why": f"{len(common)} seed(s) of both methods; a verdict needs at least {MIN_SEEDS}",
         }
-    idle = [m for m, r in ((claim.a, ra), (claim.b, rb)) if kept_nothing(r)]
+    shares = {m: kept_share(r) for m, r in ((claim.a, ra), (claim.b, rb))}
+    idle = {m: v for m, v in shares.items() if v is not None and v < MIN_KEPT}
     if idle:
+        kept = ", ".join(f"{m} kept {100 * v:.2g}%" for m, v in idle.items())
         return {
             **row,
             "verdict": "not testable",
-            "why": f"{', '.join(idle)} kept no unlabelled clip in any epoch of any seed",
+            "why": f"{kept} of the unlabelled clips it drew (under {100 * MIN_KEPT:g}%)",
         }
     if claim.metric in TELEMETRY:
         a, b = _final(ra, claim.metric, common), _final(rb, claim.metric, common)

@@ -49,6 +49,7 @@ KNOBS: dict[str, str] = {
     "in-the-wild class prior": "neutral-heavy (Sec. 4.3-4.4: 'many neutral' clips, class imbalance): 0.25 / 0.50 / 0.25 (CH-SIMS-like), 0.55 / 0.20 / 0.10 / 0.15 (IEMOCAP-like), assumed",
     "negative sentiment prosody": "half angry-like, half sad-like clips (negative covers both)",
     "domains": "unlabelled clips come from other speakers and a noisier, band-limited channel (SNR 5-25 dB, cut-off 2.5-7 kHz) than the labelled ones (SNR 25-40 dB) (Sec. 4.3: domain differences)",
+    "domain gap (DOMAIN_GAP)": "1.0 = the channel and expressiveness above; a difficulty knob that may be fitted only to the DCMKT row (issue #12); not fitted yet",
     "expressiveness": "emotion intensity per clip ~ U(0.3, 1.2) labelled, U(0.2, 1.0) in the wild (acted vs spontaneous), assumed",
     "video": "25 fps (Sec. 4.2); faces sampled every 0.24 s with sertoolkit.pooling.frame_indices; 5% of frames have no detected face, assumed",
     "RAF-DB stand-in": "7 expressions with RAF-DB's basic-set prior (3,204 / 5,957 / 1,619 / 2,460 / 867 / 877 / 355, Li et al. 2017); 15,339 images in the paper profile",

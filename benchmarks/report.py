@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -284,7 +285,7 @@ def plot_claims(rows: list[dict[str, Any]], headroom: dict[str, Any], path: Path
          r["ci_high"], r["verdict"]) for r in rows
     ]  # fmt: skip
     colours = {"supported": "tab:green", "contradicted": "tab:red", "undecided": "tab:grey"}
-    fig, ax = plt.subplots(figsize=(10, 0.32 * len(items) + 1.2))
+    fig, ax = plt.subplots(figsize=(12, 0.42 * len(items) + 1.2))
     for k, (_, mean, lo, hi, v) in enumerate(items):
         y = len(items) - 1 - k
         if mean is None:
@@ -294,7 +295,8 @@ def plot_claims(rows: list[dict[str, Any]], headroom: dict[str, Any], path: Path
         ax.errorbar(mean, y, xerr=[[max(mean - lo, 0.0)], [max(hi - mean, 0.0)]], fmt="o",
                     capsize=3, color=colours.get(v, "black"))  # fmt: skip
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_yticks(range(len(items)), [t for t, *_ in reversed(items)], fontsize=7)
+    labels = [textwrap.fill(t, 48) for t, *_ in reversed(items)]  # long claims wrap
+    ax.set_yticks(range(len(items)), labels, fontsize=7)
     ax.set_xlabel("a - b, percentage points (paired over seeds; 95% bootstrap interval)")
     ax.set_title("Claims: green supported, red contradicted, grey undecided", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
@@ -363,8 +365,9 @@ def claims_section(rows: list[dict[str, Any]], power: dict[str, Any]) -> list[st
         "`scipy.stats.bootstrap` resampling seeds and test clips. **supported**: the interval "
         "lies above 0; **contradicted**: below 0; **undecided**: it spans 0; **not testable**: "
         "a run is missing, fewer than 5 seeds of both methods (a bootstrap over fewer seeds "
-        "understates the seed-to-seed spread), or a pseudo-labelling method kept no clip at "
-        "all. MDE: the paired difference this run would detect with 80% power at alpha 0.05. "
+        "understates the seed-to-seed spread), or a pseudo-labelling method kept under 1% of "
+        "the unlabelled clips it drew (so it trained like supervised learning). MDE: the "
+        "paired difference this run would detect with 80% power at alpha 0.05. "
         "No correction for testing many claims is made: with 19 claims, one interval in 20 "
         "missing its true difference is expected by chance.",
         "",

@@ -84,7 +84,10 @@ def test_a_method_that_kept_nothing_or_too_few_seeds_is_not_testable():
     claim = claims.Claim("chsims", "t", "UA", "supervised", "fixmatch")
     row = claims.evaluate_claim(claim, runs, labels, 3)
     assert row["verdict"] == "not testable" and "fixmatch" in row["why"]
-    runs["fixmatch"][1]["telemetry"][0]["kept_share"] = 0.25  # one epoch of one seed kept clips
+    runs["fixmatch"][1]["telemetry"][0]["kept_share"] = 0.04  # 0.8% over every epoch and seed
+    row = claims.evaluate_claim(claim, runs, labels, 3)
+    assert row["verdict"] == "not testable" and "0.8%" in row["why"]
+    runs["fixmatch"][1]["telemetry"][0]["kept_share"] = 0.25  # 5%
     assert claims.evaluate_claim(claim, runs, labels, 3)["verdict"] != "not testable"
     fewer = {k: {s: v[s] for s in list(seeds)[:-1]} for k, v in runs.items()}
     row = claims.evaluate_claim(claim, fewer, labels, 3)
