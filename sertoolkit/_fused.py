@@ -33,78 +33,9 @@ BLOCK_F = 128  # bins per program
 def _kernel() -> Any:
     """The compiled kernel, or None where Triton cannot be imported."""
     try:
-        import triton
-        import triton.language as tl
+        from sertoolkit._fused_kernels import spec_augment_kernel
     except ImportError:  # pragma: no cover - Triton ships with PyTorch's CUDA wheels
         return None
-
-    @triton.jit
-    def spec_augment_kernel(
-        x_ptr,
-        out_ptr,
-        ut_ptr,
-        uf_ptr,
-        len_ptr,
-        batch,
-        frames,
-        bins,
-        sxb,
-        sxt,
-        sxf,
-        sob,
-        sot,
-        sof,
-        time_width,
-        freq_width,
-        fill,
-        n_time_masks: tl.constexpr,
-        n_freq_masks: tl.constexpr,
-        has_lengths: tl.constexpr,
-        block_t: tl.constexpr,
-        block_f: tl.constexpr,
-    ):
-        b = tl.program_id(0)
-        t = tl.program_id(1) * block_t + tl.arange(0, block_t)
-        if has_lengths:
-            length = tl.load(len_ptr + b).to(tl.int32)
-        else:
-            length = frames + tl.zeros((), tl.int32)
-        extent_t = length.to(tl.float32)
-        # the interval arithmetic of sertoolkit.augment._mask_intervals, in float32
-        masked_t = t < 0
-        for m in tl.static_range(n_time_masks):  # pyright: ignore[reportGeneralTypeIssues]
-            u_width = tl.load(ut_ptr + (2 * m) * batch + b)
-            u_start = tl.load(ut_ptr + (2 * m + 1) * batch + b)
-            width = tl.minimum(u_width * time_width, extent_t)
-            start = u_start * (extent_t - width)
-            first = start.to(tl.int32)
-            last = first + width.to(tl.int32)
-            masked_t = masked_t | ((t >= first) & (t < last))
-        valid = t < length
-        in_t = t < frames
-        extent_f = (bins + tl.zeros((), tl.int32)).to(tl.float32)
-        base_x = b.to(tl.int64) * sxb
-        base_o = b.to(tl.int64) * sob
-        t64 = t.to(tl.int64)  # offsets in int64: one example may exceed 2**31 elements
-        f = tl.program_id(2) * block_f + tl.arange(0, block_f)
-        f64 = f.to(tl.int64)
-        masked_f = f < 0
-        for m in tl.static_range(n_freq_masks):  # pyright: ignore[reportGeneralTypeIssues]
-            u_width = tl.load(uf_ptr + (2 * m) * batch + b)
-            u_start = tl.load(uf_ptr + (2 * m + 1) * batch + b)
-            width = tl.minimum(u_width * freq_width, extent_f)
-            start = u_start * (extent_f - width)
-            first = start.to(tl.int32)
-            last = first + width.to(tl.int32)
-            masked_f = masked_f | ((f >= first) & (f < last))
-        cell = masked_t[:, None] | (masked_f[None, :] & valid[:, None])
-        inside = in_t[:, None] & (f[None, :] < bins)
-        values = tl.load(x_ptr + base_x + t64[:, None] * sxt + f64[None, :] * sxf, mask=inside)
-        # fill in the element type (float32 -> element, as PyTorch rounds a Python float);
-        # unmasked values are stored as they were read, NaN payloads included
-        result = tl.where(cell, (fill + tl.zeros((), tl.float32)).to(values.dtype), values)
-        tl.store(out_ptr + base_o + t64[:, None] * sot + f64[None, :] * sof, result, mask=inside)
-
     return spec_augment_kernel
 
 
