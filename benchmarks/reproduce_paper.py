@@ -77,7 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile",
         choices=sorted(pipeline.RECIPES),
         default="quick",
-        help="quick: scaled down to finish in about 10 min on a 2-core CPU; paper: the paper's sizes "
+        help="quick: scaled down to finish in about 7 min on a 2-core CPU; paper: the paper's sizes "
         "and 50 epochs (for a GPU); tiny: a seconds-long smoke test",
     )
     parser.add_argument(
