@@ -702,6 +702,7 @@ def train_run(
         rule = _OwnGenerator(rule, streams.fusion)
     # cmkt_ssl_loss calls SA on the labelled batch, then on the unlabelled one
     ssl_strong = _Views(g_strong, [streams.labelled, streams.unlabelled])
+    ssl_weak = _Views(g_weak, [streams.unlabelled])
     u_perm = torch.randperm(n_u, generator=g)
     u_pos = 0
     best = (-1.0, 0, copy.deepcopy(model.state_dict()))
@@ -790,7 +791,7 @@ def train_run(
                     lu,
                     vis,
                     rule,
-                    weak=_Views(g_weak, [streams.unlabelled]),
+                    weak=ssl_weak,
                     strong=ssl_strong,
                     visual_valid=vis_ok,
                     lambda_u=LAMBDA_U,

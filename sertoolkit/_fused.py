@@ -18,6 +18,7 @@ Triton's interpreter (``TRITON_INTERPRET=1``) against the eager path.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import Any
 
@@ -42,6 +43,11 @@ def _kernel() -> Any:
 _MAX_GRID_Y = 65535  # CUDA's limit on the second and third grid dimensions
 
 
+def _blocks(size: int, block: int) -> int:
+    """Programs along one axis: ``size / block`` rounded up."""
+    return -(-size // block)
+
+
 def usable(x: Tensor) -> bool:
     """Whether :func:`spec_augment` can take the fused path for ``x``."""
     return (
@@ -49,8 +55,8 @@ def usable(x: Tensor) -> bool:
         and x.dtype in _DTYPES
         and x.numel() > 0
         and x.dim() == 3
-        and -(-x.shape[1] // BLOCK_T) <= _MAX_GRID_Y
-        and -(-x.shape[2] // BLOCK_F) <= _MAX_GRID_Y
+        and _blocks(x.shape[1], BLOCK_T) <= _MAX_GRID_Y
+        and _blocks(x.shape[2], BLOCK_F) <= _MAX_GRID_Y
         and not (x.requires_grad and torch.is_grad_enabled())
         and not torch.compiler.is_compiling()
         and _kernel() is not None
@@ -73,55 +79,38 @@ def spec_augment(
 
     Draws exactly what :func:`sertoolkit.augment.spec_augment_masks` draws, in its order.
     """
-    if x.is_cuda:  # Triton launches on the current device: make it x's
-        with torch.cuda.device(x.device):
-            return _launch(x, time_masks, time_width, freq_masks, freq_width, lengths, fill,
-                           generator, out)  # fmt: skip
-    return _launch(x, time_masks, time_width, freq_masks, freq_width, lengths, fill, generator,
-                   out)  # fmt: skip
-
-
-def _launch(
-    x: Tensor,
-    time_masks: int,
-    time_width: int,
-    freq_masks: int,
-    freq_width: int,
-    lengths: Tensor | None,
-    fill: float,
-    generator: torch.Generator | None,
-    out: Tensor | None,
-) -> Tensor:
-    batch, frames, bins = x.shape
-    n_time = time_masks if time_width > 0 else 0
-    n_freq = freq_masks if freq_width > 0 else 0
-    u_time = torch.rand((n_time, 2, batch), generator=generator, device=x.device)
-    u_freq = torch.rand((n_freq, 2, batch), generator=generator, device=x.device)
-    if lengths is not None:
-        lengths = lengths.contiguous()  # the kernel reads lengths[b] at offset b
-    if out is None:
-        out = torch.empty_like(x)
-    grid = (batch, (frames + BLOCK_T - 1) // BLOCK_T, (bins + BLOCK_F - 1) // BLOCK_F)
-    # an axis without masks (or without lengths) reads nothing from its pointer, which still
-    # has to be a valid one: x stands in
-    _kernel()[grid](
-        x,
-        out,
-        u_time if n_time else x,
-        u_freq if n_freq else x,
-        lengths if lengths is not None else x,
-        batch,
-        frames,
-        bins,
-        *x.stride(),
-        *out.stride(),
-        float(time_width),
-        float(freq_width),
-        float(fill),
-        n_time_masks=n_time,
-        n_freq_masks=n_freq,
-        has_lengths=lengths is not None,
-        block_t=BLOCK_T,
-        block_f=BLOCK_F,
-    )
-    return out
+    # Triton launches on the current device: make it x's (the CPU only runs the interpreter)
+    with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
+        batch, frames, bins = x.shape
+        n_time = time_masks if time_width > 0 else 0
+        n_freq = freq_masks if freq_width > 0 else 0
+        u_time = torch.rand((n_time, 2, batch), generator=generator, device=x.device)
+        u_freq = torch.rand((n_freq, 2, batch), generator=generator, device=x.device)
+        if lengths is not None:
+            lengths = lengths.contiguous()  # the kernel reads lengths[b] at offset b
+        if out is None:
+            out = torch.empty_like(x)
+        grid = (batch, _blocks(frames, BLOCK_T), _blocks(bins, BLOCK_F))
+        # an axis without masks (or without lengths) reads nothing from its pointer, which still
+        # has to be a valid one: x stands in
+        _kernel()[grid](
+            x,
+            out,
+            u_time if n_time else x,
+            u_freq if n_freq else x,
+            lengths if lengths is not None else x,
+            batch,
+            frames,
+            bins,
+            *x.stride(),
+            *out.stride(),
+            float(time_width),
+            float(freq_width),
+            float(fill),
+            n_time_masks=n_time,
+            n_freq_masks=n_freq,
+            has_lengths=lengths is not None,
+            block_t=BLOCK_T,
+            block_f=BLOCK_F,
+        )
+        return out
