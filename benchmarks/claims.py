@@ -26,15 +26,33 @@ bootstrap standard error of the run's own paired differences.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
 
-Z_POWER = float(stats.norm.ppf(0.975) + stats.norm.ppf(0.8))  # 2.80
+
+class _Interval(Protocol):
+    low: float
+    high: float
+
+
+class _BootstrapResult(Protocol):
+    """The part of ``scipy.stats.bootstrap``'s result used here."""
+
+    confidence_interval: _Interval
+    standard_error: float
+
+
+# scipy.stats has no annotations: typed views of the two functions used here. ``bootstrap``
+# keeps its ``random_state`` keyword (``rng`` only exists from SciPy 1.15; the floor is 1.10).
+_norm_ppf = cast(Callable[[float], float], stats.norm.ppf)
+_bootstrap = cast(Callable[..., _BootstrapResult], stats.bootstrap)
+
+Z_POWER = float(_norm_ppf(0.975) + _norm_ppf(0.8))  # 2.80
 N_RESAMPLES = 2000
 MIN_SEEDS = 5
 """Fewest seeds of both methods for a verdict: a bootstrap over fewer seeds understates the
@@ -154,11 +172,11 @@ def confusions(
     lead = predictions.shape[:-1]
     labels = np.broadcast_to(labels, predictions.shape)
     cell = labels * classes + predictions
-    flat = cell.reshape(-1, cell.shape[-1]) + (
+    flat = np.reshape(cell, (-1, cell.shape[-1])) + (
         np.arange(math.prod(lead), dtype=np.int64)[:, None] * classes * classes
     )
     counts = np.bincount(flat.ravel(), minlength=math.prod(lead) * classes * classes)
-    return counts.reshape(*lead, classes, classes).astype(np.float64)
+    return np.reshape(counts, (*lead, classes, classes)).astype(np.float64)
 
 
 def paired_test_metric(
@@ -188,9 +206,11 @@ def paired_test_metric(
         values = metric_from_confusion(confusions(picked, truth, classes), metric)
         return 100 * (values[0] - values[1]).mean(-1)
 
+    seeds_n: int
+    clips_n: int
     seeds_n, clips_n = pred_a.shape
     observed = float(statistic(np.arange(seeds_n)[None], np.arange(clips_n)[None])[0])
-    result = stats.bootstrap(
+    result = _bootstrap(
         (np.arange(seeds_n), np.arange(clips_n)),
         statistic,
         paired=False,
@@ -214,7 +234,7 @@ def paired_test_values(
 ) -> dict[str, float]:
     """Paired difference of per-seed values (percentage points), bootstrapped over seeds."""
     diff = 100 * (np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))
-    result = stats.bootstrap(
+    result = _bootstrap(
         (diff,),
         np.mean,
         n_resamples=N_RESAMPLES,
@@ -244,10 +264,15 @@ MIN_KEPT = 0.01
 over all its epochs and seeds, trained like supervised learning: its claims are not testable."""
 
 
+def _telemetry(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run's per-epoch telemetry records (empty when it has none)."""
+    return run.get("telemetry") or []
+
+
 def kept_share(seeds: dict[int, dict[str, Any]]) -> float | None:
     """The share of drawn unlabelled clips a method kept, over every epoch and seed (None: no
     pseudo-labels, e.g. supervised training)."""
-    telemetry = [t for run in seeds.values() for t in run.get("telemetry") or []]
+    telemetry = [t for run in seeds.values() for t in _telemetry(run)]
     if not telemetry:
         return None
     return float(np.mean([t["kept_share"] for t in telemetry]))
@@ -257,7 +282,7 @@ def _final(seeds: dict[int, dict[str, Any]], metric: str, common: list[int]) -> 
     """A telemetry quantity of each seed's last epoch (NaN where nothing was kept)."""
     out: list[float] = []
     for s in common:
-        telemetry = seeds[s].get("telemetry") or []
+        telemetry = _telemetry(seeds[s])
         last = telemetry[-1] if telemetry else None
         if last is None:
             out.append(math.nan)

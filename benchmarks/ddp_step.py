@@ -10,18 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import distributed
-from throughput import PAPER, QUICK, _autocast, _model
-
+from benchmarks import distributed
+from benchmarks.throughput import PAPER, QUICK, bf16_autocast, make_encoder
 from sertoolkit.augment import FeatureDropout, SpecAugment
 from sertoolkit.fusion import WeightedFusion
 from sertoolkit.losses import cmkt_ssl_loss
@@ -38,14 +34,14 @@ def main() -> None:
     ctx, device = distributed.init(torch.device(args.device), force=True)
     s = QUICK if args.quick else PAPER
     per = s.batch // ctx.world
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # pyright: ignore[reportUnknownMemberType]  # unannotated seed
     g = torch.Generator(device=device).manual_seed(ctx.rank)
     x_l = torch.randn(per, s.time, s.bins, device=device)
     x_u = torch.randn(per, s.time, s.bins, device=device)
     lengths = torch.full((per,), s.time, device=device)
     y = torch.randint(0, s.classes, (per,), device=device)
     visual = torch.rand(per, s.classes, device=device).softmax(-1)
-    model = _model(s, device)
+    model = make_encoder(s, device)
     net = nn.parallel.DistributedDataParallel(
         model, device_ids=[device.index] if device.type == "cuda" else None
     )
@@ -55,13 +51,13 @@ def main() -> None:
     weak, rule = FeatureDropout(0.1), WeightedFusion(0.2, 0.9, validate=False)
 
     def step() -> None:
-        with _autocast(device, args.bf16):
+        with bf16_autocast(device, args.bf16):
             out = cmkt_ssl_loss(net, x_l, lengths, y, x_u, lengths, visual, rule, weak=weak,
                                 strong=strong, generator=g)  # fmt: skip
         opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+        out.loss.backward()  # pyright: ignore[reportUnknownMemberType]
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        opt.step()  # pyright: ignore[reportUnknownMemberType]
 
     def sync() -> None:
         if device.type == "cuda":
@@ -69,7 +65,7 @@ def main() -> None:
 
     for _ in range(3):
         step()
-    times = []
+    times: list[float] = []
     for _ in range(args.repeats):
         ctx.barrier()
         sync()

@@ -51,12 +51,12 @@ class Dist:
         """Sum of ``x`` over ranks (``x`` itself in one process)."""
         if self.active:
             x = x.clone()
-            dist.all_reduce(x, op=dist.ReduceOp.SUM)
+            dist.all_reduce(x, op=dist.ReduceOp.SUM)  # pyright: ignore[reportUnknownMemberType]
         return x
 
     def barrier(self) -> None:
         if self.active:
-            dist.barrier()
+            dist.barrier()  # pyright: ignore[reportUnknownMemberType]
 
 
 SINGLE = Dist()
@@ -104,6 +104,6 @@ def shutdown(ctx: Dist, *, clean: bool = True) -> None:
     del ctx
     if _owns_group and dist.is_initialized():
         if clean:
-            dist.barrier()
+            dist.barrier()  # pyright: ignore[reportUnknownMemberType]
         dist.destroy_process_group()
     _owns_group = False

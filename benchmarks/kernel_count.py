@@ -19,12 +19,12 @@ import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypedDict, cast
 
 import torch
 import torchaudio
 from torch import nn
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import DeviceType, ProfilerActivity, profile
 
 from sertoolkit.augment import (
     apply_spec_augment,
@@ -37,7 +37,7 @@ from sertoolkit.augment import (
 def wall_ms(fn: Callable[[], object], calls: int = 200) -> float:
     for _ in range(10):
         fn()
-    times = []
+    times: list[float] = []
     for _ in range(calls):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
@@ -48,6 +48,16 @@ def wall_ms(fn: Callable[[], object], calls: int = 200) -> float:
     return statistics.median(times)
 
 
+class _Event(Protocol):
+    """What is read here of the profiler's ``FunctionEvent`` (``profile.events()`` is
+    unannotated; ``device_time`` is in microseconds)."""
+
+    @property
+    def device_type(self) -> DeviceType: ...
+    @property
+    def device_time(self) -> float: ...
+
+
 def kernels(fn: Callable[[], object]) -> tuple[int, float]:
     """Kernels launched by one call and their summed GPU time (ms)."""
     fn()
@@ -55,12 +65,22 @@ def kernels(fn: Callable[[], object]) -> tuple[int, float]:
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn()
         torch.cuda.synchronize()
-    events = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    function_events = cast(list[_Event], prof.events())
+    events = [e for e in function_events if e.device_type == DeviceType.CUDA]
     return len(events), sum(e.device_time for e in events) / 1e3
 
 
+class MaskSettings(TypedDict):
+    """The SpecAugment mask counts and widths, as keywords of ``spec_augment``."""
+
+    time_masks: int
+    time_width: int
+    freq_masks: int
+    freq_width: int
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -69,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     g = torch.Generator(device=dev).manual_seed(0)
     x = torch.randn(32, 555, 512, device=dev)
     lengths = torch.randint(277, 556, (32,), device=dev)
-    settings = {"time_masks": 2, "time_width": 55, "freq_masks": 2, "freq_width": 51}
+    settings: MaskSettings = {"time_masks": 2, "time_width": 55, "freq_masks": 2, "freq_width": 51}
     ta = torchaudio.transforms.SpecAugment(
         n_time_masks=2, time_mask_param=55, n_freq_masks=2, freq_mask_param=51,
         iid_masks=True, zero_masking=True,
@@ -105,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                              out=buffer)  # fmt: skip
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
-        graph.register_generator_state(g)
+        graph.register_generator_state(g)  # pyright: ignore[reportUnknownMemberType]
         with torch.cuda.graph(graph):
             spec_augment(x, **settings, lengths=lengths, generator=g, validate=False, out=buffer)
         rows.append({"name": "spec_augment(out=) replayed from a CUDA graph",

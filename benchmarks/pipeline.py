@@ -11,22 +11,25 @@
 
 from __future__ import annotations
 
+import abc
 import copy
 import enum
 import hashlib
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
-from corpus import Corpus, classes_of
-from distributed import SINGLE, Dist
 from torch import Tensor, nn
 
+from benchmarks.corpus import Corpus, classes_of
+from benchmarks.distributed import SINGLE, Dist
 from sertoolkit.augment import (
     FeatureDropout,
     SpecAugment,
@@ -68,8 +71,9 @@ from sertoolkit.taxonomy import (
 
 # Bumped whenever a run's random streams or recipe change, so that reproduce_paper.py never
 # mixes finished runs of two versions in one output folder. 2: independent generators for
-# data order, labelled / unlabelled augmentation and fusion (paired design).
-PIPELINE_VERSION = 2
+# data order, labelled / unlabelled augmentation and fusion (paired design). 3: separate
+# labelled and unlabelled orders, warm starts, early stopping, the calibrated corpus.
+PIPELINE_VERSION = 3
 LAMBDA_U = 0.1  # Sec. 4.2
 EPSILONS = (0.0, 0.5, 0.9)  # FF1's epsilon sweep (Fig. 4a); 1.0 is "add CMKT pseudo-labels"
 ALPHAS = (0.2, 0.4, 0.8)  # FF2's alpha sweep (Fig. 4b); 1.0 is FixMatch
@@ -92,11 +96,18 @@ class Recipe:
     dim_feedforward: int
     face_epochs: int
     face_width: float
+    # Methods that train on labelled data continue the supervised run of their seed from the
+    # end of this many epochs (0: they train from scratch); see :class:`Family`.
+    warm_start_epochs: int = 0
+    # Stop once validation UA has not improved for this many epochs (0: never), never within
+    # the first half of the schedule; the model kept is the best one either way, so a run
+    # whose best epoch comes before its plateau ends exactly as without stopping.
+    patience: int = 0
 
 
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe(50, 512, 8, 8, 2048, 30, 1.0),
-    "quick": Recipe(9, 32, 4, 2, 64, 12, 0.35),
+    "quick": Recipe(50, 32, 4, 2, 64, 12, 0.35, warm_start_epochs=0, patience=10),
     "tiny": Recipe(2, 16, 2, 1, 32, 1, 0.35),
 }
 
@@ -109,63 +120,268 @@ class Evidence(enum.Enum):
     TRUE_VISUAL = "the hidden true visual label, one-hot (simulation only: a perfect teacher)"
 
 
+# --- method families ------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One optimiser step's batches on the device (this rank's share) and their weights.
+
+    ``w_l`` and ``w_u`` are 1 unless a rank holds an uneven share of a global batch under
+    torchrun (see :func:`train_run`); ``ids_u`` index this rank's unlabelled clips,
+    ``ids_u_global`` the whole global batch's.
+    """
+
+    x_l: Tensor
+    len_l: Tensor
+    y_l: Tensor
+    x_u: Tensor
+    len_u: Tensor
+    visual: Tensor
+    visual_valid: Tensor
+    ids_u: Tensor
+    ids_u_global: Tensor
+    w_l: float
+    w_u: float
+    number: int  # optimiser steps taken before this one (ramp-ups)
+
+
+@dataclass
+class Run:
+    """What a family's loss reads from its run: the network, the views and the streams.
+
+    ``strong`` and ``weak`` draw from the generator they are handed; ``ssl_strong`` and
+    ``ssl_weak`` route :func:`~sertoolkit.losses.cmkt_ssl_loss`'s calls to the labelled and
+    unlabelled streams; ``rule`` is the method's fusion rule drawing from the fusion stream.
+    """
+
+    net: nn.Module
+    streams: Streams
+    strong: Augmentation
+    weak: Augmentation
+    ssl_strong: Augmentation
+    ssl_weak: Augmentation
+    rule: FusionFn | None
+    ctx: Dist
+    rampup: Callable[[int], float]  # the Pi-model / TE weight at a step
+    ensemble: TemporalEnsembling | None = None
+
+
+class Family(abc.ABC):
+    """A method family: the loss of one step, i.e. the labelled term and the family's own
+    unlabelled term.
+
+    A family that trains on labelled data (``warm_start``) continues the supervised run of
+    its seed from the end of :attr:`Recipe.warm_start_epochs`: the paper takes its audio
+    pseudo-labels from "an intermediate SER model trained by supervised learning"
+    (Sec. 3.1). Its first epochs are then the supervised run's, exactly (a paired design).
+    """
+
+    #: the batches SpecAugment sees in one step, in call order (read under torchrun)
+    augments: ClassVar[tuple[str, ...]] = ("labelled",)
+    #: trains on labelled data, so continues the supervised warm start
+    warm_start: ClassVar[bool] = True
+
+    @property
+    def rule(self) -> FusionFn | None:
+        """The fusion rule that makes the family's pseudo-labels, if it has one."""
+        return None
+
+    def make_ensemble(self, n_u: int, classes: int) -> TemporalEnsembling | None:
+        """Per-run state kept across steps (Temporal Ensembling's targets), if any."""
+        del n_u, classes
+        return None
+
+    @abc.abstractmethod
+    def loss(self, run: Run, step: Step) -> tuple[Tensor, PseudoLabels | None]:
+        """The step's loss and the pseudo-labels it trained on (``None`` if none)."""
+
+
+def _forward(run: Run, views: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, ...]:
+    """Logits of the training views through ONE forward pass (labelled first)."""
+    logits = run.net(
+        torch.cat([x for x, _ in views]), torch.cat([n for _, n in views]), validate=False
+    )
+    return logits.split([x.shape[0] for x, _ in views])
+
+
+def _labelled_view(run: Run, step: Step) -> tuple[Tensor, Tensor]:
+    return run.strong(step.x_l, step.len_l, generator=run.streams.labelled), step.len_l
+
+
+def _unlabelled_view(run: Run, step: Step) -> tuple[Tensor, Tensor]:
+    return run.strong(step.x_u, step.len_u, generator=run.streams.unlabelled), step.len_u
+
+
+def _weighted(loss: Tensor, weight: float) -> Tensor:
+    return loss if weight == 1 else loss * weight
+
+
+@dataclass(frozen=True)
+class Supervised(Family):
+    """Cross-entropy on the SpecAugment view of the labelled batch; no unlabelled term."""
+
+    def loss(self, run: Run, step: Step) -> tuple[Tensor, PseudoLabels | None]:
+        (logits,) = _forward(run, [_labelled_view(run, step)])
+        return _weighted(nn.functional.cross_entropy(logits, step.y_l), step.w_l), None
+
+
+@dataclass(frozen=True)
+class FineTune(Supervised):
+    """Supervised training that starts from another method's final weights (same seed)."""
+
+    source: str = "dcmkt"
+    warm_start = False
+
+
+@dataclass(frozen=True)
+class PseudoLabelling(Family):
+    """Algorithm 1 through the library's fast path: labelled loss + ``LAMBDA_U`` x the
+    masked cross-entropy of the strong unlabelled view on the rule's pseudo-labels
+    (FixMatch, CMKT, FF1, FF2, the oracle)."""
+
+    fusion: FusionFn
+    augments = ("labelled", "unlabelled")
+
+    @property
+    def rule(self) -> FusionFn | None:
+        return self.fusion
+
+    def loss(self, run: Run, step: Step) -> tuple[Tensor, PseudoLabels | None]:
+        assert run.rule is not None
+        out = cmkt_ssl_loss(
+            run.net,
+            step.x_l,
+            step.len_l,
+            step.y_l,
+            step.x_u,
+            step.len_u,
+            step.visual,
+            run.rule,
+            weak=run.ssl_weak,
+            strong=run.ssl_strong,
+            visual_valid=step.visual_valid,
+            lambda_u=LAMBDA_U,
+        )
+        if step.w_l == 1 and step.w_u == 1:
+            return out.loss, out.pseudo
+        return out.labelled * step.w_l + LAMBDA_U * out.unlabelled * step.w_u, out.pseudo
+
+
+@dataclass(frozen=True)
+class DirectTransfer(Family):
+    """Direct CMKT: only the unlabelled clips, trained on the rule's pseudo-labels (the face
+    teacher's); no labelled data, so no warm start."""
+
+    fusion: FusionFn
+    augments = ("unlabelled",)
+    warm_start = False
+
+    @property
+    def rule(self) -> FusionFn | None:
+        return self.fusion
+
+    def loss(self, run: Run, step: Step) -> tuple[Tensor, PseudoLabels | None]:
+        assert run.rule is not None
+        (logits,) = _forward(run, [_unlabelled_view(run, step)])
+        with torch.no_grad():
+            weak = run.weak(step.x_u, step.len_u, generator=run.streams.unlabelled)
+            audio = run.net(weak, step.len_u, validate=False).softmax(-1)
+        pseudo = run.rule(audio, step.visual, valid=step.visual_valid)
+        return _weighted(masked_cross_entropy(logits, pseudo, validate=False), step.w_u), pseudo
+
+
+@dataclass(frozen=True)
+class PiModel(Family):
+    """Labelled loss + a ramped-up squared difference of two stochastic unlabelled views."""
+
+    augments = ("labelled", "unlabelled", "unlabelled")
+
+    def loss(self, run: Run, step: Step) -> tuple[Tensor, PseudoLabels | None]:
+        views = [_labelled_view(run, step), _unlabelled_view(run, step)]
+        logits = _forward(run, [*views, _unlabelled_view(run, step)])
+        labelled = _weighted(nn.functional.cross_entropy(logits[0], step.y_l), step.w_l)
+        w = run.rampup(step.number) * step.w_u
+        return labelled + w * pi_model_loss(logits[1], logits[2]), None
+
+
+@dataclass(frozen=True)
+class TemporalEnsemble(Family):
+    """Labelled loss + a ramped-up squared difference to each clip's ensembled prediction."""
+
+    augments = ("labelled", "unlabelled")
+
+    def make_ensemble(self, n_u: int, classes: int) -> TemporalEnsembling | None:
+        return TemporalEnsembling(n_u, classes)
+
+    def loss(self, run: Run, step: Step) -> tuple[Tensor, PseudoLabels | None]:
+        assert run.ensemble is not None
+        logits = _forward(run, [_labelled_view(run, step), _unlabelled_view(run, step)])
+        labelled = _weighted(nn.functional.cross_entropy(logits[0], step.y_l), step.w_l)
+        w = run.rampup(step.number) * step.w_u
+        loss = labelled + w * run.ensemble.loss(logits[1], step.ids_u, validate=False)
+        ids, probs = step.ids_u, logits[1].detach().softmax(-1)
+        if run.ctx.active:  # every rank folds in the whole global batch
+            ids = step.ids_u_global
+            probs = _all_gather(probs, len(step.ids_u_global), run.ctx)
+        run.ensemble.update(ids, probs, validate=False)
+        return loss, None
+
+
 @dataclass(frozen=True)
 class Method:
     """One row of Tables 3-5, or a reference row that exists only in simulation."""
 
     name: str
     label: str
-    kind: str  # supervised | fusion | pi | te | dcmkt | finetune
-    rule: FusionFn | None = None
+    family: Family
     param: float | None = None
     evidence: Evidence = Evidence.FACE
+
+
+def _fusion(name: str, label: str, rule: FusionFn, **kw: Any) -> Method:
+    return Method(name, label, PseudoLabelling(rule), **kw)
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in [
-        Method("supervised", "Supervised learning", "supervised"),
-        Method("fixmatch", "FixMatch", "fusion", AudioOnly(TAU, validate=False)),
-        Method("pi_model", "Pi-model", "pi"),
-        Method("temporal_ensembling", "Temporal ensembling", "te"),
-        Method("dcmkt", "DCMKT", "dcmkt", VisualOnly(validate=False)),
-        Method("dcmkt_finetune", "DCMKT with fine-tuning", "finetune"),
-        Method(
-            "cmkt_add", "Add data with CMKT pseudo-labels", "fusion", VisualOnly(validate=False)
-        ),
+        Method("supervised", "Supervised learning", Supervised()),
+        _fusion("fixmatch", "FixMatch", AudioOnly(TAU, validate=False)),
+        Method("pi_model", "Pi-model", PiModel()),
+        Method("temporal_ensembling", "Temporal ensembling", TemporalEnsemble()),
+        Method("dcmkt", "DCMKT", DirectTransfer(VisualOnly(validate=False))),
+        Method("dcmkt_finetune", "DCMKT with fine-tuning", FineTune("dcmkt")),
+        _fusion("cmkt_add", "Add data with CMKT pseudo-labels", VisualOnly(validate=False)),
         *[
-            Method(
+            _fusion(
                 f"cr_eps{e}",
                 f"Consistent & random eps={e}",
-                "fusion",
                 ConsistentAndRandom(e, validate=False),
-                e,
+                param=e,
             )
             for e in EPSILONS
         ],
         *[
-            Method(
+            _fusion(
                 f"wf_alpha{a}",
                 f"Weighted fusion alpha={a}",
-                "fusion",
                 WeightedFusion(a, TAU, validate=False),
-                a,
+                param=a,
             )
             for a in ALPHAS
         ],
         # headroom: what perfect pseudo-labels and a perfect face model would give
-        Method(
+        _fusion(
             "oracle",
             "Oracle pseudo-labels (simulation only)",
-            "fusion",
             VisualOnly(validate=False),
             evidence=Evidence.TRUE_AUDIO,
         ),
         Method(
             "perfect_teacher",
             "Perfect face teacher, direct CMKT (simulation only)",
-            "dcmkt",
-            VisualOnly(validate=False),
+            DirectTransfer(VisualOnly(validate=False)),
             evidence=Evidence.TRUE_VISUAL,
         ),
     ]
@@ -174,6 +390,18 @@ METHODS: dict[str, Method] = {
 FixMatch's recipe otherwise (labelled loss + ``LAMBDA_U`` x cross-entropy on the strong view);
 ``perfect_teacher`` is DCMKT taught by the hidden true visual label. Both need the hidden
 truth, so they exist only on the synthetic corpus (:data:`REFERENCE_METHODS`)."""
+
+
+def source_of(name: str, recipe: Recipe) -> str | None:
+    """The run of the same seed whose weights a method's run starts from, if any: the
+    supervised run's warm-start snapshot, or (fine-tuning) another method's final weights."""
+    family = METHODS[name].family
+    if isinstance(family, FineTune):
+        return family.source
+    if family.warm_start and recipe.warm_start_epochs > 0 and name != "supervised":
+        return "supervised"
+    return None
+
 
 REFERENCE_METHODS = ("oracle", "perfect_teacher")
 
@@ -210,9 +438,9 @@ def visual_evidence(
     One face model serves both datasets, as in the paper (one RAF-DB model); it is trained on
     the first dataset's RAF-DB stand-in and saved to ``face_model_path``.
     """
-    torch.manual_seed(seed)
-    images = torch.from_numpy(raw["face_images"]).float().div(255).unsqueeze(1)
-    labels = torch.from_numpy(raw["face_labels"]).long()
+    _manual_seed(seed)
+    images = torch.as_tensor(raw["face_images"]).float().div(255).unsqueeze(1)
+    labels = torch.as_tensor(raw["face_labels"]).long()
     n = images.shape[0]
     n_test = max(n // 10, 1)
     perm = torch.randperm(n)
@@ -236,8 +464,8 @@ def visual_evidence(
                 model(images[idx].to(device)), labels[idx].to(device)
             )
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss.backward()  # pyright: ignore[reportUnknownMemberType]
+            opt.step()  # pyright: ignore[reportUnknownMemberType]
             step(1)
     model.eval()
     if epochs:
@@ -252,16 +480,16 @@ def visual_evidence(
         .float()
         .mean()
     )
-    frames = torch.from_numpy(raw["frames_u"])
+    frames = torch.as_tensor(raw["frames_u"])
     n_u, max_frames = frames.shape[:2]
-    mask = torch.from_numpy(raw["frame_mask_u"])
+    mask = torch.as_tensor(raw["frame_mask_u"])
     flat = frames.reshape(n_u * max_frames, 1, *frames.shape[2:])
     keep = mask.reshape(-1)
     probs7 = torch.zeros(n_u * max_frames, 7)
     chunks = list(range(0, int(keep.sum()), 512))
+    scored: list[Tensor] = []
     step = bar(f"{dataset}: scoring face frames", len(chunks))
     valid_frames = flat[keep].float().div(255)
-    scored = []
     for s in chunks:
         scored.append(frame_probabilities(model, valid_frames[s : s + 512].to(device)).cpu())
         step(1)
@@ -293,18 +521,18 @@ def map_visual(pooled7: Tensor, has_face: Tensor, dataset: str) -> tuple[Tensor,
 
 
 def build_corpus(raw: dict[str, np.ndarray], dataset: str, visual: Tensor, valid: Tensor) -> Corpus:
-    split = torch.from_numpy(raw["split"])
-    x_l = torch.from_numpy(raw["x_l"])
-    len_l = torch.from_numpy(raw["len_l"]).long()
-    y_l = torch.from_numpy(raw["y_l"]).long()
+    split = torch.as_tensor(raw["split"])
+    x_l = torch.as_tensor(raw["x_l"])
+    len_l = torch.as_tensor(raw["len_l"]).long()
+    y_l = torch.as_tensor(raw["y_l"]).long()
     names = ("train", "val", "test")
     x = {name: x_l[split == i] for i, name in enumerate(names)}
     lengths = {name: len_l[split == i] for i, name in enumerate(names)}
     y = {name: y_l[split == i] for i, name in enumerate(names)}
-    x["unlabelled"] = torch.from_numpy(raw["x_u"])
-    lengths["unlabelled"] = torch.from_numpy(raw["len_u"]).long()
-    y_u = torch.from_numpy(raw["y_u"]).long()
-    expr = torch.from_numpy(raw["expr_u"]).long()
+    x["unlabelled"] = torch.as_tensor(raw["x_u"])
+    lengths["unlabelled"] = torch.as_tensor(raw["len_u"]).long()
+    y_u = torch.as_tensor(raw["y_u"]).long()
+    expr = torch.as_tensor(raw["expr_u"]).long()
     if dataset == "iemocap":
         # Sec. 4.4: only clips whose visual label is one of the four classes are used at all
         x["unlabelled"], lengths["unlabelled"] = (
@@ -315,7 +543,7 @@ def build_corpus(raw: dict[str, np.ndarray], dataset: str, visual: Tensor, valid
     label_map = EXPRESSION_TO_SENTIMENT if dataset == "chsims" else EXPRESSION_TO_IEMOCAP
     visual_true = torch.tensor(label_map.index_map())[expr]
     consistency = float((visual_true == y_u).float().mean())
-    stats = {
+    stats: dict[str, object] = {
         "split_sizes": {k: int(v.shape[0]) for k, v in x.items()},
         "true_audio_visual_consistency": consistency,
         "visual_pseudo_label_accuracy_vs_hidden_audio": float(
@@ -364,7 +592,7 @@ def evaluate(
     total = x.shape[0]
     part = ctx.shard(total)
     x, lengths, y = x[part], lengths[part], y[part]
-    preds = []
+    preds: list[Tensor] = []
     for s in range(0, x.shape[0], 256):
         preds.append(
             model(x[s : s + 256].to(device).float(), lengths[s : s + 256].to(device)).argmax(1)
@@ -476,8 +704,18 @@ def _all_gather(x: Tensor, total: int, ctx: Dist) -> Tensor:
     padded = torch.zeros((most, *x.shape[1:]), dtype=x.dtype, device=x.device)
     padded[: x.shape[0]] = x
     parts = [torch.empty_like(padded) for _ in range(ctx.world)]
-    dist.all_gather(parts, padded)
+    dist.all_gather(parts, padded)  # pyright: ignore[reportUnknownMemberType]
     return torch.cat([p[: s.stop - s.start] for p, s in zip(parts, sizes, strict=True)])
+
+
+def _manual_seed(seed: int) -> None:
+    """Seed the global RNG (the initial weights, the encoder's dropout)."""
+    torch.manual_seed(seed)  # pyright: ignore[reportUnknownMemberType]
+
+
+def ints(x: Tensor) -> list[int]:
+    """A 1-D integer tensor as a list of Python ints (JSON-ready)."""
+    return cast(list[int], x.tolist())  # pyright: ignore[reportUnknownMemberType]
 
 
 def _stream_seed(seed: int, stream: str) -> int:
@@ -494,7 +732,9 @@ class Streams:
     with the same labelled-view SpecAugment masks, whatever each method draws for its
     unlabelled views or its fusion rule: every consumer has its own generator.
 
-    * ``data``: the labelled and unlabelled orders (CPU; the same on every device).
+    * ``order``: the labelled order (CPU; the same on every device), so a supervised run
+      does not depend on the unlabelled set at all.
+    * ``order_u``: the unlabelled order (CPU).
     * ``labelled``: SpecAugment on the labelled batch (the device's generator).
     * ``unlabelled``: the unlabelled views: SpecAugment, the weak view's dropout, the
       Pi-model's second view.
@@ -504,13 +744,15 @@ class Streams:
     methods run the same forward passes.
     """
 
-    NAMES = ("data", "labelled", "unlabelled", "fusion")
+    NAMES = ("order", "order_u", "labelled", "unlabelled", "fusion")
 
     def __init__(self, seed: int, device: torch.device) -> None:
-        self.data = torch.Generator().manual_seed(_stream_seed(seed, "data"))
+        self.order, self.order_u = (
+            torch.Generator().manual_seed(_stream_seed(seed, name)) for name in self.NAMES[:2]
+        )
         self.labelled, self.unlabelled, self.fusion = (
             torch.Generator(device=device).manual_seed(_stream_seed(seed, name))
-            for name in self.NAMES[1:]
+            for name in self.NAMES[2:]
         )
 
     def state(self) -> dict[str, Tensor]:
@@ -619,6 +861,30 @@ class RunData:
         return x[cpu_idx].pin_memory().to(self.device, non_blocking=True).float()
 
 
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write a run's state atomically (rank 0 only)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """Read a run's checkpoint or warm-start snapshot as data, never as code.
+
+    Raises:
+        ValueError: The file holds anything but tensors, containers and numbers (a crafted
+            pickle is refused before any of it runs).
+    """
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{path}: not a checkpoint of this pipeline (it holds objects other than tensors, "
+            f"containers and numbers; refused without running it): {err}"
+        ) from None
+
+
 def train_run(
     method: Method,
     corpus: Corpus,
@@ -629,17 +895,26 @@ def train_run(
     init_state: dict[str, Tensor] | None = None,
     progress: Callable[[int], None] = lambda _: None,
     checkpoint: Path | None = None,
+    warm_start: Path | None = None,
+    snapshot: Path | None = None,
     ctx: Dist = SINGLE,
     batch: int = BATCH,
 ) -> tuple[RunResult, dict[str, Tensor]]:
     """Train one (method, seed) with the paper's recipe; select on validation UA; test.
 
+    The step's loss is the method's :class:`Family`'s. With ``warm_start`` (a supervised
+    run's ``snapshot`` of the same seed), the run continues that run from the end of epoch
+    ``recipe.warm_start_epochs``: its weights, optimiser, schedule, streams, validation curve
+    and best model so far; only the epochs after it are the method's own. With ``snapshot``,
+    the run writes its state there at the end of that epoch.
+
     With ``checkpoint``, everything the run depends on is saved there atomically at the end of
-    every epoch (model, optimiser, LR schedule, the data-order and augmentation generator, the
-    global CPU / CUDA RNG states, the unlabelled stream's position, Temporal Ensembling's
-    state, the best model so far, the validation curve and the telemetry). A run that finds the
-    file resumes after its last finished epoch and ends with exactly the metrics of an
-    uninterrupted run (tested on CPU). The file is removed when the run finishes.
+    every epoch (model, optimiser, LR schedule, the run's random streams, the global CPU /
+    CUDA RNG states, the unlabelled order's position, Temporal Ensembling's state, the best
+    model so far, the validation curve and the telemetry). A run that finds the file resumes
+    after its last finished epoch and ends with exactly the metrics of an uninterrupted run
+    (tested on CPU). The file is read as data (:func:`load_state`) and removed when the run
+    finishes.
 
     Under torchrun (``ctx``), the model is wrapped in DistributedDataParallel and the paper's
     32 + 32 examples per step are the *global* batch: every rank draws the same data order
@@ -652,9 +927,9 @@ def train_run(
     writes it. ``batch`` is the global batch (labelled and unlabelled each); the paper's is 32.
     """
     start = time.perf_counter()
-    torch.manual_seed(seed)  # the initial weights: the same for every method of a seed
+    family = method.family
+    _manual_seed(seed)  # the initial weights: the same for every method of a seed
     streams = Streams(seed, device)
-    g = streams.data
     classes = len(corpus.classes)
     model = make_model(corpus, recipe).to(device)
     if init_state is not None:
@@ -679,31 +954,39 @@ def train_run(
     total_steps = recipe.epochs * steps_per_epoch
     # Laine & Aila (2017): weight ramps up over the first 80 of 300 epochs to 100 * M / N
     w_max = 100.0 * n_l / (n_l + n_u)
-    rampup = 80 / 300 * total_steps
-    te = TemporalEnsembling(n_u, classes).to(device) if method.kind == "te" else None
+    ensemble = family.make_ensemble(n_u, classes)
+    if ensemble is not None:
+        ensemble = ensemble.to(device)
     data = RunData(corpus, device, method.evidence)
     frames, bins = data.x_l.shape[1], data.x_l.shape[2]
-    strong = SpecAugment(
+    strong_module = SpecAugment(
         time_masks=2,
         time_width=max(1, int(SA_TIME_FRACTION * frames)),
         freq_masks=2,
         freq_width=max(1, int(SA_FREQ_FRACTION * bins)),
         validate=False,
-    )  # the same masks as _sa draws, as a module for cmkt_ssl_loss
-    weak = FeatureDropout(WA_DROPOUT)
-    g_strong: SpecAugment | _GlobalSpecAugment = strong
-    g_weak: FeatureDropout | _GlobalDropout = weak
-    rule: FusionFn | None = method.rule
+    )
+    strong: SpecAugment | _GlobalSpecAugment = strong_module
+    weak: FeatureDropout | _GlobalDropout = FeatureDropout(WA_DROPOUT)
+    rule = family.rule
     if ctx.active:  # draws for the global batch, sliced to this rank
-        g_strong = _GlobalSpecAugment(strong, ctx)
-        g_weak = _GlobalDropout(WA_DROPOUT, ctx)
-        rule = _GlobalFusion(method.rule, ctx) if method.rule is not None else None
-    if rule is not None:
-        rule = _OwnGenerator(rule, streams.fusion)
-    # cmkt_ssl_loss calls SA on the labelled batch, then on the unlabelled one
-    ssl_strong = _Views(g_strong, [streams.labelled, streams.unlabelled])
-    ssl_weak = _Views(g_weak, [streams.unlabelled])
-    u_perm = torch.randperm(n_u, generator=g)
+        strong = _GlobalSpecAugment(strong_module, ctx)
+        weak = _GlobalDropout(WA_DROPOUT, ctx)
+        rule = _GlobalFusion(rule, ctx) if rule is not None else None
+    run = Run(
+        net=net,
+        streams=streams,
+        strong=strong,
+        weak=weak,
+        # cmkt_ssl_loss calls SA on the labelled batch, then on the unlabelled one
+        ssl_strong=_Views(strong, [streams.labelled, streams.unlabelled]),
+        ssl_weak=_Views(weak, [streams.unlabelled]),
+        rule=_OwnGenerator(rule, streams.fusion) if rule is not None else None,
+        ctx=ctx,
+        rampup=lambda step: w_max * sigmoid_rampup(step, 80 / 300 * total_steps),
+        ensemble=ensemble,
+    )
+    u_perm = torch.randperm(n_u, generator=streams.order_u)
     u_pos = 0
     best = (-1.0, 0, copy.deepcopy(model.state_dict()))
     val_curve: list[float] = []
@@ -711,8 +994,15 @@ def train_run(
     step_no = 0
     first_epoch = 0
     elapsed = 0.0
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+    resume = checkpoint is not None and checkpoint.exists()
+    source = checkpoint if resume else warm_start
+    if source is not None:
+        state = load_state(source)
+        if not resume and state["epoch"] != recipe.warm_start_epochs - 1:
+            raise ValueError(
+                f"{source}: a warm start must end at epoch {recipe.warm_start_epochs} of the "
+                f"recipe, this one ends at epoch {state['epoch'] + 1}"
+            )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -721,19 +1011,21 @@ def train_run(
             torch.set_rng_state(state["cpu_rng"])
         if not ctx.active and device.type == "cuda" and state["cuda_rng"] is not None:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
-        if te is not None:
-            te.load_state_dict(state["temporal_ensembling"])
         u_perm, u_pos, step_no = state["u_perm"], state["u_pos"], state["step_no"]
         best = (state["best_ua"], state["best_epoch"], state["best_state"])
-        val_curve, telemetry = state["val_curve"], state["telemetry"]
-        first_epoch, elapsed = state["epoch"] + 1, state["seconds"]
-        progress(first_epoch * steps_per_epoch)
+        val_curve = list(state["val_curve"])
+        first_epoch = state["epoch"] + 1
+        if resume:
+            if ensemble is not None:
+                ensemble.load_state_dict(state["temporal_ensembling"])
+            telemetry, elapsed = state["telemetry"], state["seconds"]
+            progress((first_epoch - _first_own_epoch(method, recipe)) * steps_per_epoch)
     u_perm_dev = data.indices(u_perm)
     for epoch in range(first_epoch, recipe.epochs):
         if ctx.active:  # the encoder's dropout: per rank, rank-independently reproducible
-            torch.manual_seed(hash((seed, epoch, ctx.rank)) % 2**62)
+            _manual_seed(hash((seed, epoch, ctx.rank)) % 2**62)
         net.train()
-        l_perm = torch.randperm(n_l, generator=g)
+        l_perm = torch.randperm(n_l, generator=streams.order)
         l_perm_dev = data.indices(l_perm)
         kept = torch.zeros((), device=device)
         kept_known = torch.zeros((), device=device)  # kept clips whose hidden truth is known
@@ -744,7 +1036,7 @@ def train_run(
             batch_l = slice(b * batch, (b + 1) * batch)
             li_full, li_full_dev = l_perm[batch_l], l_perm_dev[batch_l]
             if u_pos + batch > n_u:
-                u_perm, u_pos = torch.randperm(n_u, generator=g), 0
+                u_perm, u_pos = torch.randperm(n_u, generator=streams.order_u), 0
                 u_perm_dev = data.indices(u_perm)
             batch_u = slice(u_pos, u_pos + batch)
             ui_full, ui_full_dev = u_perm[batch_u], u_perm_dev[batch_u]
@@ -759,94 +1051,33 @@ def train_run(
             # batch, or fewer than 32 unlabelled clips): DDP averages ranks, so reweight. A rank
             # whose labelled share is empty runs one stand-in example at weight 0, so every
             # rank's backward covers the same parameters (DDP's buckets must match)
-            w_l = 0.0 if stand_in else len(li) * ctx.world / len(li_full)
-            w_u = len(ui) * ctx.world / len(ui_full)
-            xb = data.features(data.x_l, li, li_dev)
-            lb, yb = data.len_l[li_dev], data.y_l[li_dev]
-            xu = data.features(data.x_u, ui, ui_dev)
-            lu = data.len_u[ui_dev]
-            vis, vis_ok = data.visual[ui_dev], data.visual_valid[ui_dev]
-            if isinstance(g_strong, _GlobalSpecAugment):  # global lengths, in call order
-                full_l, full_u = data.len_l[li_full_dev], data.len_u[ui_full_dev]
-                g_strong.queue = {
-                    "fusion": [full_l, full_u],
-                    "dcmkt": [full_u],
-                    "pi": [full_l, full_u, full_u],
-                    "te": [full_l, full_u],
-                }.get(method.kind, [full_l])
-            if isinstance(g_weak, _GlobalDropout):
-                g_weak.batch = len(ui_full)
-            if isinstance(rule, _OwnGenerator) and isinstance(rule.rule, _GlobalFusion):
-                rule.rule.visual = data.visual[ui_full_dev]
-                rule.rule.valid = data.visual_valid[ui_full_dev]
-            pseudo: PseudoLabels | None = None
-            if method.kind == "fusion":  # the library's fast path (one concatenated forward)
-                assert rule is not None
-                step = cmkt_ssl_loss(
-                    net,
-                    xb,
-                    lb,
-                    yb,
-                    xu,
-                    lu,
-                    vis,
-                    rule,
-                    weak=ssl_weak,
-                    strong=ssl_strong,
-                    visual_valid=vis_ok,
-                    lambda_u=LAMBDA_U,
-                )
-                pseudo = step.pseudo
-                loss = (
-                    step.loss
-                    if w_l == 1 and w_u == 1
-                    else step.labelled * w_l + LAMBDA_U * step.unlabelled * w_u
-                )
-            else:
-                # the strongly augmented views that train go through ONE forward pass
-                # (labelled first, then unlabelled); a weak view runs without gradient
-                views: list[tuple[Tensor, Tensor]] = []
-                if method.kind != "dcmkt":
-                    views.append((g_strong(xb, lb, generator=streams.labelled), lb))
-                if method.kind in ("dcmkt", "pi", "te"):
-                    views.append((g_strong(xu, lu, generator=streams.unlabelled), lu))
-                if method.kind == "pi":  # the Pi-model's second stochastic view
-                    views.append((g_strong(xu, lu, generator=streams.unlabelled), lu))
-                logits = net(
-                    torch.cat([v[0] for v in views]),
-                    torch.cat([v[1] for v in views]),
-                    validate=False,
-                ).split([v[0].shape[0] for v in views])
-                loss = torch.zeros((), device=device)
-                if method.kind != "dcmkt":
-                    loss = nn.functional.cross_entropy(logits[0], yb)
-                    if w_l != 1:
-                        loss = loss * w_l
-                if method.kind == "dcmkt":
-                    assert rule is not None
-                    with torch.no_grad():
-                        weak_u = g_weak(xu, lu, generator=streams.unlabelled)
-                        audio = net(weak_u, lu, validate=False).softmax(-1)
-                    pseudo = rule(audio, vis, valid=vis_ok)
-                    loss = masked_cross_entropy(logits[-1], pseudo, validate=False)
-                    if w_u != 1:
-                        loss = loss * w_u
-                elif method.kind == "pi":
-                    w = w_max * sigmoid_rampup(step_no, rampup) * w_u
-                    loss = loss + w * pi_model_loss(logits[1], logits[2])
-                elif method.kind == "te":
-                    assert te is not None
-                    w = w_max * sigmoid_rampup(step_no, rampup) * w_u
-                    ids = ui_dev
-                    loss = loss + w * te.loss(logits[1], ids, validate=False)
-                    probs = logits[1].detach().softmax(-1)
-                    if ctx.active:  # every rank folds in the whole global batch
-                        ids, probs = ui_full_dev, _all_gather(probs, len(ui_full), ctx)
-                    te.update(ids, probs, validate=False)
+            step = Step(
+                x_l=data.features(data.x_l, li, li_dev),
+                len_l=data.len_l[li_dev],
+                y_l=data.y_l[li_dev],
+                x_u=data.features(data.x_u, ui, ui_dev),
+                len_u=data.len_u[ui_dev],
+                visual=data.visual[ui_dev],
+                visual_valid=data.visual_valid[ui_dev],
+                ids_u=ui_dev,
+                ids_u_global=ui_full_dev,
+                w_l=0.0 if stand_in else len(li) * ctx.world / len(li_full),
+                w_u=len(ui) * ctx.world / len(ui_full),
+                number=step_no,
+            )
+            if isinstance(strong, _GlobalSpecAugment):  # global lengths, in call order
+                full = {"labelled": data.len_l[li_full_dev], "unlabelled": data.len_u[ui_full_dev]}
+                strong.queue = [full[view] for view in family.augments]
+            if isinstance(weak, _GlobalDropout):
+                weak.batch = len(ui_full)
+            if isinstance(rule, _GlobalFusion):
+                rule.visual = data.visual[ui_full_dev]
+                rule.valid = data.visual_valid[ui_full_dev]
+            loss, pseudo = family.loss(run, step)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # pyright: ignore[reportUnknownMemberType]
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            opt.step()  # pyright: ignore[reportUnknownMemberType]
             sched.step()
             step_no += 1
             progress(1)
@@ -879,7 +1110,7 @@ def train_run(
                     "epoch": epoch,
                     "kept_share": k / seen,
                     "pseudo_label_accuracy": float(correct) / k_known if k_known else None,
-                    "kept_class_histogram": [int(v) for v in hist.tolist()],
+                    "kept_class_histogram": ints(hist),
                 }
             )
         val, _, _ = evaluate(
@@ -888,7 +1119,18 @@ def train_run(
         val_curve.append(val["UA"])
         if val["UA"] > best[0]:
             best = (val["UA"], epoch, copy.deepcopy(model.state_dict()))
-        if checkpoint is not None and epoch + 1 < recipe.epochs and ctx.is_main:
+        plateau = (
+            recipe.patience > 0
+            and epoch + 1 >= recipe.epochs // 2  # the first half of the schedule always runs
+            and epoch - best[1] >= recipe.patience
+        )
+        # the snapshot before the checkpoint: a run resumed after the warm start has one
+        wanted = (
+            [snapshot] if snapshot is not None and epoch + 1 == recipe.warm_start_epochs else []
+        )
+        if checkpoint is not None and epoch + 1 < recipe.epochs and not plateau:
+            wanted.append(checkpoint)
+        if wanted and ctx.is_main:
             state = {
                 "epoch": epoch,
                 "model": model.state_dict(),
@@ -897,7 +1139,7 @@ def train_run(
                 "generators": streams.state(),
                 "cpu_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "temporal_ensembling": te.state_dict() if te is not None else None,
+                "temporal_ensembling": ensemble.state_dict() if ensemble is not None else None,
                 "u_perm": u_perm,
                 "u_pos": u_pos,
                 "step_no": step_no,
@@ -908,28 +1150,39 @@ def train_run(
                 "telemetry": telemetry,
                 "seconds": elapsed + time.perf_counter() - start,
             }
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            tmp = checkpoint.with_name(checkpoint.name + ".tmp")
-            torch.save(state, tmp)
-            os.replace(tmp, checkpoint)
+            for path in wanted:
+                _save_state(path, state)
         ctx.barrier()  # nobody runs ahead of the checkpoint
+        if plateau:  # every rank saw the same validation curve, so all stop here
+            progress((recipe.epochs - epoch - 1) * steps_per_epoch)  # the steps not needed
+            break
     model.load_state_dict(best[2])
     metrics, cm, predictions = evaluate(
         model, corpus.x["test"], corpus.lengths["test"], corpus.y["test"], classes, device, ctx
     )
     result = RunResult(
         metrics=metrics,
-        confusion=cm.tolist(),
+        confusion=cast(list[list[int]], cm.tolist()),  # pyright: ignore[reportUnknownMemberType]
         best_epoch=best[1],
         val_curve=val_curve,
         telemetry=telemetry,
         seconds=elapsed + time.perf_counter() - start,
-        predictions=predictions.tolist(),
+        predictions=ints(predictions),
     )
     if checkpoint is not None and ctx.is_main:
         checkpoint.unlink(missing_ok=True)
     return result, best[2]
 
 
-def steps_of(corpus: Corpus, recipe: Recipe, batch: int = BATCH) -> int:
-    return recipe.epochs * max(1, math.ceil(corpus.x["train"].shape[0] / batch))
+def _first_own_epoch(method: Method, recipe: Recipe) -> int:
+    """The first epoch a method's run trains itself (after a warm start, if it has one)."""
+    warm = method.family.warm_start and method.name != "supervised"
+    return recipe.warm_start_epochs if warm else 0
+
+
+def steps_of(
+    corpus: Corpus, recipe: Recipe, batch: int = BATCH, method: Method | None = None
+) -> int:
+    """Optimiser steps a run takes itself (those of a warm start are the supervised run's)."""
+    first = 0 if method is None else _first_own_epoch(method, recipe)
+    return (recipe.epochs - first) * max(1, math.ceil(corpus.x["train"].shape[0] / batch))

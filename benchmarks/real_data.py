@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from corpus import Corpus, Sizes, classes_of, scale_down
-from pipeline import map_visual
 from torch import Tensor, nn
 
+from benchmarks.corpus import Corpus, Sizes, classes_of, scale_down
+from benchmarks.pipeline import map_visual
 from sertoolkit.datasets import (
     FeatureSet,
     LabelledDataset,

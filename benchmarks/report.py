@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 import statistics
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from claims import evaluate_all
-from corpus import KNOBS, classes_of
-from pipeline import ALPHAS, DATASET_METHODS, EPSILONS, METHODS
+from matplotlib.figure import Figure
+from numpy.typing import NDArray
+
+from benchmarks.claims import evaluate_all
+from benchmarks.corpus import KNOBS, classes_of
+from benchmarks.pipeline import ALPHAS, DATASET_METHODS, EPSILONS, METHODS
 
 # The paper's published numbers on the REAL datasets (F1, WA, UA in %), Tables 3, 4 and 5.
 PAPER: dict[str, dict[str, tuple[float, float, float]]] = {
@@ -118,7 +122,8 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
                     out.append(float(np.mean(vals)) if vals else None)  # None: nothing kept
                 return out
 
-            finals_acc, finals_ent = [], []
+            finals_acc: list[float] = []
+            finals_ent: list[float] = []
             for t in per_seed:
                 h = np.array(t[-1]["kept_class_histogram"], dtype=float)
                 if h.sum() == 0:  # nothing kept: the class mix is undefined, not "zero entropy"
@@ -145,6 +150,12 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _save(fig: Figure, path: Path) -> None:
+    """Write ``fig`` to ``path`` at 110 dpi and close it."""
+    fig.savefig(path, dpi=110)  # pyright: ignore[reportUnknownMemberType]  # untyped **kwargs
+    plt.close(fig)
+
+
 def plot_confusions(runs: dict[str, Any], path: Path) -> None:
     """Fig. 3 analogue: row-normalised test confusion matrices summed over seeds."""
     panels = [
@@ -167,10 +178,14 @@ def plot_confusions(runs: dict[str, Any], path: Path) -> None:
             if not seeds:
                 ax.axis("off")
                 continue
-            cm = np.sum([np.array(v["confusion"]) for v in seeds.values()], axis=0).astype(float)
+            cm: NDArray[np.float64] = np.sum(
+                [np.array(v["confusion"]) for v in seeds.values()], axis=0
+            ).astype(float)
             cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
             ax.imshow(cm, vmin=0, vmax=1, cmap="Blues")
-            for (i, j), v in np.ndenumerate(cm):
+            # numpy's stub types ndenumerate.__iter__ with typing.Self (unknown on Python 3.10)
+            cells = cast(Iterable[tuple[tuple[int, int], float]], np.ndenumerate(cm))
+            for (i, j), v in cells:
                 ax.text(
                     j,
                     i,
@@ -186,10 +201,11 @@ def plot_confusions(runs: dict[str, Any], path: Path) -> None:
             if c == 0:
                 ax.set_ylabel("true")
             ax.set_xlabel("predicted", fontsize=7)
-    fig.suptitle("Test confusion matrices (rows normalised, summed over seeds) — Fig. 3 analogue")
+    fig.suptitle(  # pyright: ignore[reportUnknownMemberType]
+        "Test confusion matrices (rows normalised, summed over seeds) — Fig. 3 analogue"
+    )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_sweeps(summary: dict[str, Any], path: Path, *, real: bool = False) -> None:
@@ -223,13 +239,12 @@ def plot_sweeps(summary: dict[str, Any], path: Path, *, real: bool = False) -> N
         ax.set_ylabel("%")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(
+    fig.suptitle(  # pyright: ignore[reportUnknownMemberType]
         ("CH-SIMS" if real else "CH-SIMS-like")
         + ": influence of epsilon and alpha (mean ± std over seeds) — Fig. 4 analogue"
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_pseudo_labels(telemetry: dict[str, Any], path: Path) -> None:
@@ -238,9 +253,10 @@ def plot_pseudo_labels(telemetry: dict[str, Any], path: Path) -> None:
     if not datasets:  # no pseudo-labelling method in this run
         fig, ax = plt.subplots(figsize=(6, 1.5))
         ax.axis("off")
-        ax.text(0.5, 0.5, "no pseudo-labelling method was run", ha="center", va="center")
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        ax.text(  # pyright: ignore[reportUnknownMemberType]
+            0.5, 0.5, "no pseudo-labelling method was run", ha="center", va="center"
+        )
+        _save(fig, path)
         return
     fig, axes = plt.subplots(len(datasets), 3, figsize=(15, 3.6 * len(datasets)), squeeze=False)
     for r, dataset in enumerate(datasets):
@@ -253,7 +269,7 @@ def plot_pseudo_labels(telemetry: dict[str, Any], path: Path) -> None:
             axes[r, 1].plot(t["pseudo_label_accuracy"], label=label)
         bottom = np.zeros(len(methods))
         for k, name in enumerate(names):
-            shares = []
+            shares: list[float] = []
             for method in methods:
                 h = np.array(telemetry[dataset][method]["final_kept_class_histogram"], dtype=float)
                 shares.append(h[k] / h.sum() if h.sum() else 0.0)
@@ -271,8 +287,7 @@ def plot_pseudo_labels(telemetry: dict[str, Any], path: Path) -> None:
         axes[r, 1].legend(fontsize=6)
         axes[r, 2].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_claims(rows: list[dict[str, Any]], headroom: dict[str, Any], path: Path) -> None:
@@ -289,20 +304,26 @@ def plot_claims(rows: list[dict[str, Any]], headroom: dict[str, Any], path: Path
     for k, (_, mean, lo, hi, v) in enumerate(items):
         y = len(items) - 1 - k
         if mean is None:
-            ax.text(0, y, "not testable", va="center", ha="center", fontsize=7, color="tab:orange")
+            ax.text(  # pyright: ignore[reportUnknownMemberType]
+                0, y, "not testable", va="center", ha="center", fontsize=7, color="tab:orange"
+            )
             continue
         # a percentile interval need not contain the observed mean: clip the bars at it
-        ax.errorbar(mean, y, xerr=[[max(mean - lo, 0.0)], [max(hi - mean, 0.0)]], fmt="o",
+        ax.errorbar(mean, y, xerr=[[max(mean - lo, 0.0)], [max(hi - mean, 0.0)]], fmt="o",  # pyright: ignore[reportUnknownMemberType]
                     capsize=3, color=colours.get(v, "black"))  # fmt: skip
-    ax.axvline(0, color="black", lw=0.8)
+    # matplotlib's stubs leave the **kwargs of these Axes methods untyped
+    ax.axvline(0, color="black", lw=0.8)  # pyright: ignore[reportUnknownMemberType]
     labels = [textwrap.fill(t, 48) for t, *_ in reversed(items)]  # long claims wrap
-    ax.set_yticks(range(len(items)), labels, fontsize=7)
-    ax.set_xlabel("a - b, percentage points (paired over seeds; 95% bootstrap interval)")
-    ax.set_title("Claims: green supported, red contradicted, grey undecided", fontsize=9)
-    ax.grid(axis="x", alpha=0.3)
+    ax.set_yticks(range(len(items)), labels, fontsize=7)  # pyright: ignore[reportUnknownMemberType]
+    ax.set_xlabel(  # pyright: ignore[reportUnknownMemberType]
+        "a - b, percentage points (paired over seeds; 95% bootstrap interval)"
+    )
+    ax.set_title(  # pyright: ignore[reportUnknownMemberType]
+        "Claims: green supported, red contradicted, grey undecided", fontsize=9
+    )
+    ax.grid(axis="x", alpha=0.3)  # pyright: ignore[reportUnknownMemberType]
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _interval(row: dict[str, Any]) -> str:

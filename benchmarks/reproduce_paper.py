@@ -34,20 +34,16 @@ import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import corpus as corpus_mod
-import distributed
-import pipeline
-import real_data
-import report
 from tqdm import tqdm
+
+from benchmarks import corpus as corpus_mod
+from benchmarks import distributed, pipeline, real_data, report
 
 SCALE_DOWN = {
     "paper": "none: the paper's sizes (EmoVoxCeleb capped at 50,000 clips), 50 epochs, the paper's encoder (512 x 8 heads x 8 blocks), 555 x 512 STFT features.",
@@ -111,6 +107,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out",
         default=None,
         help="output folder (default: benchmarks/out/<profile>); also holds the corpus cache and finished runs",
+    )
+    parser.add_argument(
+        "--warm-start-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="methods that train on labelled data continue their seed's supervised run from "
+        "the end of epoch N instead of training from scratch (the paper's 'intermediate SER "
+        "model trained by supervised learning', read as a warm start); default: the profile's "
+        "(0: from scratch; see docs/pages/reproducing.md)",
     )
     parser.add_argument(
         "--jobs",
@@ -233,6 +239,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(
                 f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(pipeline.METHODS)}"
             )
+    epochs = pipeline.RECIPES[args.profile].epochs
+    if args.warm_start_epochs is not None and not 0 <= args.warm_start_epochs < epochs:
+        parser.error(
+            f"--warm-start-epochs must be in [0, {epochs}) for the {args.profile} profile, "
+            f"got {args.warm_start_epochs}"
+        )
     if any(s < 0 for s in args.seeds):
         parser.error(f"--seeds must be non-negative integers, got {args.seeds}")
     if args.workers is not None and args.workers < 1:
@@ -318,12 +330,12 @@ def _real_source(
     )
 
 
-QUIET = False  # True on every torchrun rank but 0: only rank 0 shows progress
+_quiet = False  # True on every torchrun rank but 0: only rank 0 shows progress
 
 
 def make_bar(desc: str, total: int) -> Callable[[int], None]:
     """A tqdm bar that closes itself when complete; returns its update function."""
-    if QUIET:
+    if _quiet:
         return lambda _: None
     bar = tqdm(total=total, desc=desc, unit="it", leave=False, dynamic_ncols=True, mininterval=0.5)
     done = [0]
@@ -349,9 +361,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def check_config(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix runs made with other settings into one folder."""
     path = out / "config.json"
-    fields = ["profile", "corpus_seed", "recipe", "sizes", "pipeline"]
-    if "domain_gap" in config:  # a corpus knob moved from the published value
-        fields.append("domain_gap")
+    fields = ["profile", "corpus_seed", "recipe", "sizes", "pipeline", "knobs"]
     if config["data"] != "synthetic":  # synthetic runs keep the key older folders were made with
         fields.append("data")
     if config["global_batch"] != pipeline.BATCH:  # --per-rank-batch: another recipe
@@ -412,9 +422,6 @@ def prepare(
     return corpus, stats
 
 
-NEEDS = {"dcmkt_finetune": "dcmkt"}  # a run that starts from another run's weights, same seed
-
-
 def train_one(
     dataset: str,
     name: str,
@@ -427,15 +434,20 @@ def train_one(
     progress: Callable[[int], None],
     ctx: distributed.Dist = distributed.SINGLE,
 ) -> dict[str, Any]:
-    """Train one (method, seed), write its JSON (and weights another run needs) atomically."""
-    path = args.out / "runs" / dataset / name / f"seed{seed}.json"
-    init = None
-    if name in NEEDS:
-        init = torch.load(
-            args.out / "runs" / dataset / NEEDS[name] / f"seed{seed}.pt",
-            weights_only=True,
-            map_location="cpu",
-        )
+    """Train one (method, seed), write its JSON (and what other runs start from) atomically.
+
+    A warm-started method reads the supervised run's snapshot of its seed
+    (``supervised/seed{seed}.warm.pt``); a fine-tuning one the final weights of its source
+    (``seed{seed}.pt``); see :func:`pipeline.source_of`.
+    """
+    folder = args.out / "runs" / dataset
+    path = folder / name / f"seed{seed}.json"
+    init, warm = None, None
+    source = pipeline.source_of(name, recipe)
+    if source == "supervised":
+        warm = folder / source / f"seed{seed}.warm.pt"
+    elif source is not None:
+        init = pipeline.load_state(folder / source / f"seed{seed}.pt")
     result, state = pipeline.train_run(
         pipeline.METHODS[name],
         corpus,
@@ -445,13 +457,15 @@ def train_one(
         init_state=init,
         progress=progress,
         checkpoint=path.with_suffix(".ckpt"),
+        warm_start=warm,
+        snapshot=path.with_suffix(".warm.pt") if name == "supervised" else None,
         ctx=ctx,
         batch=batch,
     )
     record = asdict(result)
     if not ctx.is_main:
         return record
-    if name in NEEDS.values():
+    if name in {pipeline.source_of(m, recipe) for m in pipeline.METHODS} - {"supervised"}:
         pt = path.with_suffix(".pt")
         pt.parent.mkdir(parents=True, exist_ok=True)
         cpu_state = {k: v.detach().cpu() for k, v in state.items()}
@@ -473,10 +487,11 @@ def run_sequential(
 ) -> dict[tuple[str, int], dict[str, Any]]:
     """The runs one after the other in this process (GPU, torchrun, ``--jobs 1``)."""
     done: dict[tuple[str, int], dict[str, Any]] = {}
-    overall = tqdm(todo, desc=f"{dataset}: runs", unit="run", dynamic_ncols=True, disable=QUIET)
+    overall = tqdm(todo, desc=f"{dataset}: runs", unit="run", dynamic_ncols=True, disable=_quiet)
     for name, seed in overall:
         overall.set_postfix_str(f"{name} seed {seed}")
-        bar = make_bar(f"{name} seed {seed}", pipeline.steps_of(corpus, recipe, batch))
+        steps = pipeline.steps_of(corpus, recipe, batch, pipeline.METHODS[name])
+        bar = make_bar(f"{name} seed {seed}", steps)
         done[name, seed] = train_one(
             dataset, name, seed, args, recipe, corpus, device, batch, bar, ctx
         )
@@ -492,16 +507,85 @@ def _worker_init(
     args: argparse.Namespace,
     recipe: pipeline.Recipe,
     steps: Any,
-    domain_gap: float,
+    knobs: dict[str, corpus_mod.Knobs],
 ) -> None:
     # Ctrl-C reaches the whole process group: the parent stops the workers (their last
     # finished epoch is checkpointed), a worker must not take it as its run's failure
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    corpus_mod.DOMAIN_GAP = domain_gap  # a spawned process re-imports the module's default
+    corpus_mod.KNOB_VALUES.update(knobs)  # a spawned process re-imports the module's defaults
     torch.set_num_threads(args.workers)
     warnings.simplefilter("ignore")  # the parent has shown them
     corpus, _ = prepare(dataset, args, recipe, torch.device("cpu"))  # from the parent's cache
     _WORKER.update(corpus=corpus, steps=steps)
+
+
+def _synthesis_init(knobs: dict[str, corpus_mod.Knobs], clips: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool
+    corpus_mod.KNOB_VALUES.update(knobs)  # a spawned process re-imports the defaults
+    torch.set_num_threads(1)
+    _WORKER.update(clips=clips)
+
+
+def _synthesise(dataset: str, args: argparse.Namespace) -> None:
+    """A worker process: synthesise one dataset's corpus into the cache, counting clips."""
+
+    def bar(desc: str, total: int) -> Callable[[int], None]:
+        del desc, total
+
+        def update(n: int) -> None:
+            with _WORKER["clips"].get_lock():
+                _WORKER["clips"].value += n
+
+        return update
+
+    corpus_mod.generate(dataset, args.profile, args.corpus_seed, args.out / "cache", bar)
+
+
+def synthesise_in_parallel(datasets: list[str], args: argparse.Namespace) -> None:
+    """Synthesise the datasets' corpora side by side, one process each (the CPU's cores).
+
+    Only the cache is written here; :func:`prepare` then reads it. One bar counts the clips
+    (synthesis and features) of both.
+    """
+    todo = [
+        d
+        for d in datasets
+        if not corpus_mod.cache_path(d, args.profile, args.corpus_seed, args.out / "cache").exists()
+    ]
+    if len(todo) < 2:
+        return
+    ctx_mp = multiprocessing.get_context("spawn")
+    clips = ctx_mp.Value("q", 0)
+    total = 2 * sum(corpus_mod.clips_of(d, args.profile) for d in todo)  # synthesis + features
+    with (
+        ProcessPoolExecutor(
+            max_workers=len(todo),
+            mp_context=ctx_mp,
+            initializer=_synthesis_init,
+            initargs=(dict(corpus_mod.KNOB_VALUES), clips),
+        ) as pool,
+        tqdm(total=total, desc=f"synthesising {' and '.join(todo)} side by side", unit="clip",
+             dynamic_ncols=True, disable=_quiet) as bar,
+    ):  # fmt: skip
+        running = [pool.submit(_synthesise, d, args) for d in todo]
+        try:
+            while not all(f.done() for f in running):
+                wait(running, timeout=0.5)
+                bar.n = min(int(clips.value), total)
+                bar.refresh()
+            for future in running:
+                future.result()
+        except KeyboardInterrupt:
+            running_processes = cast(
+                "dict[int, BaseProcess]", getattr(pool, "_processes", None) or {}
+            )
+            processes = list(running_processes.values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
+            raise
+        bar.n = total
+        bar.refresh()
 
 
 def _worker_step(n: int) -> None:
@@ -530,15 +614,17 @@ def run_parallel(
     """The runs in ``args.jobs`` worker processes of ``args.workers`` threads each (CPU).
 
     Each run is the same computation as in one process with that thread count, so the results
-    do not depend on ``--jobs``. A run that needs another's weights (``NEEDS``) starts when
-    that one has finished. One bar counts the optimiser steps of every run.
+    do not depend on ``--jobs``. A run that starts from another's weights
+    (:func:`pipeline.source_of`) starts when that one has finished. One bar counts the
+    optimiser steps of every run.
     """
     ctx_mp = multiprocessing.get_context("spawn")  # no fork after PyTorch's thread pools
     steps = ctx_mp.Value("q", 0)
-    per_run = pipeline.steps_of(corpus, recipe, batch)
+    total = sum(pipeline.steps_of(corpus, recipe, batch, pipeline.METHODS[m]) for m, _ in todo)
+    source = {m: pipeline.source_of(m, recipe) for m, _ in todo}
     # a run whose source run (same seed) is still to train waits for it; one whose source is
     # on disk already starts at once
-    waiting = [(m, s) for m, s in todo if m in NEEDS and (NEEDS[m], s) in todo]
+    waiting = [(m, s) for m, s in todo if (source[m], s) in todo]
     ready = [job for job in todo if job not in waiting]
     done: dict[tuple[str, int], dict[str, Any]] = {}
     with (
@@ -546,10 +632,10 @@ def run_parallel(
             max_workers=min(args.jobs, len(todo)),
             mp_context=ctx_mp,
             initializer=_worker_init,
-            initargs=(dataset, args, recipe, steps, corpus_mod.DOMAIN_GAP),
+            initargs=(dataset, args, recipe, steps, dict(corpus_mod.KNOB_VALUES)),
         ) as pool,
-        tqdm(total=len(todo) * per_run, desc=f"{dataset}: {len(todo)} runs, {args.jobs} at once",
-             unit="step", dynamic_ncols=True, disable=QUIET) as bar,
+        tqdm(total=total, desc=f"{dataset}: {len(todo)} runs, {args.jobs} at once",
+             unit="step", dynamic_ncols=True, disable=_quiet) as bar,
     ):  # fmt: skip
         running: dict[Future[dict[str, Any]], tuple[str, int]] = {
             pool.submit(_worker_run, dataset, m, s, args, recipe, batch): (m, s) for m, s in ready
@@ -562,14 +648,18 @@ def run_parallel(
                 for future in finished:
                     job = running.pop(future)
                     done[job] = future.result()
-                    for m, s in [w for w in waiting if w[1] == job[1] and NEEDS[w[0]] == job[0]]:
+                    for m, s in [w for w in waiting if w[1] == job[1] and source[w[0]] == job[0]]:
                         waiting.remove((m, s))
                         follow = pool.submit(_worker_run, dataset, m, s, args, recipe, batch)
                         running[follow] = (m, s)
                     bar.set_postfix_str(f"{len(done)}/{len(todo)} runs done")
         except KeyboardInterrupt:  # stop now: queued runs are cancelled, running ones killed
             # (the executor has no public way to stop a running call; its workers are here)
-            processes = list((getattr(pool, "_processes", None) or {}).values())
+            running_processes = cast(
+                "dict[int, BaseProcess]",
+                getattr(pool, "_processes", None) or {},
+            )
+            processes = list(running_processes.values())
             pool.shutdown(wait=False, cancel_futures=True)
             for process in processes:
                 process.terminate()
@@ -578,12 +668,12 @@ def run_parallel(
 
 
 def main(argv: list[str] | None = None) -> int:
-    global QUIET
+    global _quiet
     args = parse_args(argv)
     start = time.perf_counter()
     ctx, device = distributed.init(torch.device(args.device))
-    QUIET = not ctx.is_main
-    if QUIET:  # warnings (e.g. IEMOCAP's counts) once, from rank 0
+    _quiet = not ctx.is_main
+    if _quiet:  # warnings (e.g. IEMOCAP's counts) once, from rank 0
         warnings.simplefilter("ignore")
     cores = os.cpu_count() or 1
     if args.jobs is None:  # every core busy: one run per core, or per --workers threads
@@ -615,12 +705,14 @@ def _main(
     argv: list[str] | None,
 ) -> int:
     recipe = pipeline.RECIPES[args.profile]
+    if args.warm_start_epochs is not None:
+        recipe = replace(recipe, warm_start_epochs=args.warm_start_epochs)
     config = {
         "command": "python benchmarks/reproduce_paper.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "profile": args.profile,
         "pipeline": pipeline.PIPELINE_VERSION,
-        **({} if corpus_mod.DOMAIN_GAP == 1.0 else {"domain_gap": corpus_mod.DOMAIN_GAP}),
+        "knobs": {name: asdict(k) for name, k in corpus_mod.KNOB_VALUES.items()},
         "corpus_seed": args.corpus_seed,
         "seeds": args.seeds,
         "device": str(device),
@@ -647,6 +739,9 @@ def _main(
     corpus_stats: dict[str, Any] = {}
     test_labels: dict[str, list[int]] = {}
     try:
+        parallel = args.real is None and device.type == "cpu" and not ctx.active
+        if parallel and args.jobs > 1:
+            synthesise_in_parallel(datasets, args)
         for dataset in datasets:
             # real data: every rank extracts its shards; synthetic: rank 0 builds the caches
             # first, then the others read them
@@ -657,7 +752,7 @@ def _main(
             if first and ctx.is_main:
                 ctx.barrier()
             corpus_stats[dataset] = stats
-            test_labels[dataset] = corpus.y["test"].tolist()
+            test_labels[dataset] = pipeline.ints(corpus.y["test"])
             wanted = [
                 m
                 for m in pipeline.DATASET_METHODS[dataset]
@@ -665,8 +760,10 @@ def _main(
                 # the reference rows read hidden labels, which only the simulation has
                 and (args.real is None or m not in pipeline.REFERENCE_METHODS)
             ]
-            if "dcmkt_finetune" in wanted and "dcmkt" not in wanted:
-                wanted.insert(wanted.index("dcmkt_finetune"), "dcmkt")  # fine-tuning starts from it
+            for m in list(wanted):  # a run starts from its source's weights: train it first
+                source = pipeline.source_of(m, recipe)
+                if source is not None and source not in wanted:
+                    wanted.insert(wanted.index(m), source)
             jobs = [(m, s) for m in wanted for s in args.seeds]
             runs[dataset] = {}
             for name, seed in jobs:  # finished runs are read, not retrained

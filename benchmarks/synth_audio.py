@@ -29,12 +29,25 @@ a rising-falling one. Nothing here was tuned against any learning method.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
-from scipy.signal import lfilter
+from numpy.typing import ArrayLike, NDArray
+from scipy import signal
 
 SAMPLE_RATE = 16_000
+
+# scipy.signal has no annotations. Without initial conditions (``zi``) lfilter returns only
+# the filtered signal; with float coefficients, in float64.
+lfilter = cast(Callable[[ArrayLike, ArrayLike, ArrayLike], NDArray[np.float64]], signal.lfilter)
+
+
+def _clip(x: float, low: float, high: float) -> float:
+    """``x`` limited to ``[low, high]`` (``np.clip`` of a scalar)."""
+    return float(min(max(x, low), high))
+
 
 # Effect sizes per emotion (directions from the table above; sizes moderate by design).
 # f0: semitones from the speaker's base; range: factor on the semitone range; energy: dB;
@@ -115,13 +128,13 @@ def make_speaker(sid: int, female: bool, rng: np.random.Generator) -> Speaker:
         f0_base=float(rng.normal(210.0 if female else 120.0, 18.0 if female else 12.0)),
         tract_scale=float(rng.normal(1.17 if female else 1.0, 0.04)),
         rate=float(rng.normal(4.2, 0.5)),
-        tilt=float(np.clip(rng.normal(0.8, 0.05), 0.6, 0.93)),
+        tilt=_clip(rng.normal(0.8, 0.05), 0.6, 0.93),
         range_st=float(rng.normal(4.0, 1.0)),
         breathiness=float(abs(rng.normal(0.03, 0.015))),
     )
 
 
-def _resonator(x: np.ndarray, freq: float, bandwidth: float) -> np.ndarray:
+def _resonator(x: NDArray[np.float64], freq: float, bandwidth: float) -> NDArray[np.float64]:
     """Second-order formant resonator (Klatt 1980), unit gain at DC."""
     r = np.exp(-np.pi * bandwidth / SAMPLE_RATE)
     c = -(r**2)
@@ -137,21 +150,21 @@ def synthesize(
     rng: np.random.Generator,
     *,
     intensity: float = 1.0,
-) -> np.ndarray:
+) -> NDArray[np.float32]:
     """One clip of ``duration`` seconds: float32 waveform at 16 kHz, peak about 0.5.
 
     ``intensity`` scales how strongly the emotion shows (0 = neutral prosody), drawn per clip
     by the corpus so that expressiveness varies within a class.
     """
     e = EFFECTS[emotion]
-    k = float(np.clip(intensity, 0.0, 1.5))
+    k = _clip(intensity, 0.0, 1.5)
     n = int(duration * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     # prosody of this clip: speaker habit + emotion effect + clip-level noise
     f0_st = k * e["f0"] + rng.normal(0, 1.0)
     range_st = max(0.5, speaker.range_st * (1 + k * (e["range"] - 1)) * rng.lognormal(0, 0.2))
     rate = max(1.5, speaker.rate * (1 + k * (e["rate"] - 1)) * rng.lognormal(0, 0.08))
-    tilt = float(np.clip(speaker.tilt + k * e["tilt"] + rng.normal(0, 0.03), 0.3, 0.97))
+    tilt = _clip(speaker.tilt + k * e["tilt"] + rng.normal(0, 0.03), 0.3, 0.97)
     jitter = 0.006 * (1 + k * (e["jitter"] - 1)) * rng.lognormal(0, 0.25)
     energy_db = k * e["energy"] + rng.normal(0, 1.5)
     contour = k * e["contour"] + rng.normal(0, 0.4)
@@ -167,7 +180,7 @@ def synthesize(
     semitones = f0_st + contour * (t - duration / 2) + smooth_accent
     f0 = speaker.f0_base * 2 ** (semitones / 12)
     f0 *= 1 + jitter * rng.standard_normal(n).cumsum() / np.sqrt(np.arange(1, n + 1))
-    f0 = np.clip(f0, 50, 500)
+    f0 = f0.clip(50, 500)
     phase = np.cumsum(f0) / SAMPLE_RATE
     source = 2 * (phase % 1.0) - 1  # sawtooth: all harmonics, -6 dB/octave
     source = lfilter([1 - tilt], [1, -tilt], source)  # spectral tilt
@@ -193,15 +206,15 @@ def synthesize(
     return out.astype(np.float32)
 
 
-def intensity_scale(x: np.ndarray) -> float:
+def intensity_scale(x: NDArray[np.floating[Any]]) -> float:
     """Gain that brings a clip to a reference RMS of 0.05 before the emotion's energy change."""
     rms = float(np.sqrt(np.mean(x**2))) if x.size else 0.0
     return 0.05 / rms if rms > 0 else 1.0
 
 
 def channel(
-    x: np.ndarray, rng: np.random.Generator, *, snr_db: float, cutoff_hz: float
-) -> np.ndarray:
+    x: NDArray[np.floating[Any]], rng: np.random.Generator, *, snr_db: float, cutoff_hz: float
+) -> NDArray[np.float32]:
     """An in-the-wild channel: band limiting (a one-pole low-pass) and additive noise at ``snr_db``."""
     pole = float(np.exp(-2 * np.pi * cutoff_hz / SAMPLE_RATE))
     y = lfilter([1 - pole], [1, -pole], x)

@@ -15,7 +15,10 @@ the expression classes overlap at low intensity. Rendering is vectorised over im
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 EXPRESSIONS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear")
 
@@ -35,21 +38,21 @@ _PROTOTYPES = np.array(
 
 
 def render(
-    expression: np.ndarray,
+    expression: NDArray[np.integer[Any]],
     rng: np.random.Generator,
     *,
     size: int = 32,
-    intensity: np.ndarray | None = None,
-    identity: np.ndarray | None = None,
+    intensity: NDArray[np.float64] | None = None,
+    identity: NDArray[np.float64] | None = None,
     noise: float = 0.05,
-) -> np.ndarray:
+) -> NDArray[np.float32]:
     """Render faces: ``expression`` holds class indices into :data:`EXPRESSIONS`.
 
     Returns float32 images ``(n, size, size)`` in ``[0, 1]``. ``intensity`` (n,) scales the
     expression (default drawn from U(0.4, 1.1)); ``identity`` (n, 3) fixes face width and
     feature offsets (default drawn per image); pose, lighting and noise are drawn per image.
     """
-    n = expression.shape[0]
+    n: int = expression.shape[0]
     if intensity is None:
         intensity = rng.uniform(0.4, 1.1, n)
     if identity is None:
@@ -72,7 +75,7 @@ def render(
     img = np.where(skin, 0.7, img)
     ax = np.abs(x)
     # eyes: ellipses whose height follows eye_open
-    eye_h = np.clip(0.04 * (1 + 1.0 * eye), 0.008, 0.1)
+    eye_h = (0.04 * (1 + 1.0 * eye)).clip(0.008, 0.1)
     eyes = ((ax - 0.13) / 0.06) ** 2 + ((y - eye_y) / eye_h) ** 2 < 1
     img = np.where(eyes, 0.1, img)
     # brows: thick line segments above the eyes; inner ends move with brow_inner
@@ -84,10 +87,10 @@ def render(
     half_w = 0.11 * (1 + 0.35 * width)
     u = x / half_w
     centre = mouth_y - 0.09 * curve * u**2 + 0.04 * asym * u
-    thickness = 0.018 + 0.06 * np.clip(mouth_open, 0, None) * (1 - u**2)
+    thickness = 0.018 + 0.06 * mouth_open.clip(0, None) * (1 - u**2)
     mouth = (np.abs(u) < 1) & (np.abs(y - centre) < thickness)
     img = np.where(mouth, 0.08, img)
     # lighting gradient and noise
     light = rng.normal(0, 0.1, (n, 1, 1)) * xx[None] + rng.normal(0, 0.05, (n, 1, 1))
     img = img + light + rng.normal(0, noise, img.shape)
-    return np.clip(img, 0, 1).astype(np.float32)
+    return img.clip(0, 1).astype(np.float32)

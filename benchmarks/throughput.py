@@ -41,7 +41,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 import torchaudio
@@ -68,6 +68,15 @@ from sertoolkit.metrics import confusion_matrix, weighted_f1_from_confusion
 from sertoolkit.pooling import pool_frames
 
 SECTIONS = ("components", "encoder", "step", "face", "scaling")
+
+
+class MaskSettings(TypedDict):
+    """The SpecAugment mask counts and widths, as keywords of ``spec_augment``."""
+
+    time_masks: int
+    time_width: int
+    freq_masks: int
+    freq_width: int
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,7 @@ def section_components(
     x = torch.randn(s.batch, s.time, s.bins, device=device)
     lengths = torch.randint(s.time // 2, s.time + 1, (s.batch,), device=device)
     tw, fw = max(1, s.time // 10), max(1, s.bins // 10)
-    settings = {"time_masks": 2, "time_width": tw, "freq_masks": 2, "freq_width": fw}
+    settings: MaskSettings = {"time_masks": 2, "time_width": tw, "freq_masks": 2, "freq_width": fw}
     ta = torchaudio.transforms.SpecAugment(
         n_time_masks=2, time_mask_param=tw, n_freq_masks=2, freq_mask_param=fw,
         iid_masks=True, zero_masking=True,
@@ -289,7 +298,7 @@ def section_components(
         {"name": f"confusion + weighted F1 ({n_eval} preds)", **metric},
     ]  # fmt: skip
     try:
-        from sklearn.metrics import f1_score
+        from sklearn.metrics import f1_score  # pyright: ignore[reportUnknownVariableType]
 
         p_np, t_np = preds.cpu().numpy(), targets.cpu().numpy()
         ref_f1 = measure(lambda: f1_score(t_np, p_np, average="weighted"), mrt)
@@ -314,14 +323,16 @@ class _NoPadding:
         return self.model(x, None, validate=validate)
 
 
-def _model(s: Shapes, device: torch.device, dropout: float = 0.1) -> TransformerSER:
+def make_encoder(s: Shapes, device: torch.device, dropout: float = 0.1) -> TransformerSER:
+    """The profile's :class:`TransformerSER` on ``device``."""
     return TransformerSER(
         s.bins, s.classes, d_model=s.d_model, num_heads=s.heads, num_layers=s.layers,
         dim_feedforward=s.ff, dropout=dropout,
     ).to(device)  # fmt: skip
 
 
-def _autocast(device: torch.device, bf16: bool):
+def bf16_autocast(device: torch.device, bf16: bool) -> torch.autocast:
+    """bf16 autocast on ``device`` when ``bf16``, else a disabled one."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
@@ -336,7 +347,7 @@ def section_encoder(
     lengths = torch.randint(s.time // 2, s.time + 1, (s.batch,), device=device)
     y = torch.randint(0, s.classes, (s.batch,), device=device)
     flops = encoder_flops(s, s.batch, backward=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
     variants = [("fp32", False, False), ("bf16 autocast", True, False)]
     if compile_:
         variants.append(("bf16 autocast + torch.compile", True, True))
@@ -344,13 +355,13 @@ def section_encoder(
         if bf16 and bf16_ok is not None:
             rows.append(_skipped(f"encoder fwd+bwd, {name}", bf16_ok))
             continue
-        model = _model(s, device)
-        fn = torch.compile(model) if comp else model
+        model = make_encoder(s, device)
+        fn = torch.compile(model) if comp else model  # pyright: ignore[reportUnknownMemberType]
 
         def run(fn: Any = fn, bf16: bool = bf16) -> None:
-            with _autocast(device, bf16):
+            with bf16_autocast(device, bf16):
                 loss = nn.functional.cross_entropy(fn(x, lengths, validate=False).float(), y)
-            loss.backward()
+            loss.backward()  # pyright: ignore[reportUnknownMemberType]
 
         t = measure(run, mrt)
         tflops = flops / (t["median_ms"] / 1e3) / 1e12
@@ -376,7 +387,7 @@ def section_step(
     weak = FeatureDropout(0.1)
     rule = WeightedFusion(0.2, 0.9, validate=False)
     flops = step_flops(s)
-    rows = []
+    rows: list[dict[str, Any]] = []
     variants = [("fp32, separate forwards", False, False, False),
                 ("fp32, one concatenated forward", False, True, False),
                 ("bf16, one concatenated forward", True, True, False)]  # fmt: skip
@@ -394,8 +405,8 @@ def section_step(
         if bf16 and bf16_ok is not None:
             rows.append(_skipped(f"Algorithm-1 step, {name}", bf16_ok))
             continue
-        model = _model(s, device, dropout=0.0 if name.endswith("dropout off") else 0.1)
-        fn: Any = torch.compile(model) if comp else model
+        model = make_encoder(s, device, dropout=0.0 if name.endswith("dropout off") else 0.1)
+        fn: Any = torch.compile(model) if comp else model  # pyright: ignore[reportUnknownMemberType]
         opt = torch.optim.Adamax(model.parameters(), lr=1e-3)
         padded = not name.endswith("no key padding")
         lens_l, lens_u = (len_l, len_u) if padded else (full_l, full_u)
@@ -411,12 +422,12 @@ def section_step(
             lens_l: torch.Tensor = lens_l,
             lens_u: torch.Tensor = lens_u,
         ) -> None:
-            with _autocast(device, bf16):
+            with bf16_autocast(device, bf16):
                 out = cmkt_ssl_loss(fn, x_l, lens_l, y_l, x_u, lens_u, visual, rule, weak=weak,
                                     strong=strong, visual_valid=valid, generator=g,
                                     concatenate=concat)  # fmt: skip
             opt.zero_grad(set_to_none=True)
-            out.loss.backward()
+            out.loss.backward()  # pyright: ignore[reportUnknownMemberType]
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
 
@@ -434,6 +445,11 @@ def section_step(
     return rows
 
 
+def _to_memory_format(model: nn.Module, fmt: torch.memory_format) -> nn.Module:
+    """``model.to(memory_format=fmt)``: ``Module.to`` takes the keyword, its overloads omit it."""
+    return model.to(memory_format=fmt)  # pyright: ignore[reportCallIssue, reportUnknownVariableType]
+
+
 def section_face(
     s: Shapes, device: torch.device, mrt: float, bf16_ok: str | None
 ) -> list[dict[str, Any]]:
@@ -443,7 +459,7 @@ def section_face(
     model = MobileNetV2FaceModel(width_mult=s.face_width).to(device).eval()
     n = s.batch * s.frames
     sizes = [s.face_size] + ([224] if device.type == "cuda" and s.face_size != 224 else [])
-    rows = []
+    rows: list[dict[str, Any]] = []
     for size in sizes:
         frames = torch.rand(n, 3, size, size, device=device)
         variants = [("fp32", False, False), ("bf16 autocast", True, False)]
@@ -455,17 +471,17 @@ def section_face(
                 rows.append(_skipped(label, bf16_ok))
                 continue
             fmt = torch.channels_last if last else torch.contiguous_format
-            net = model.to(memory_format=fmt)
+            net = _to_memory_format(model, fmt)
             inp = frames.contiguous(memory_format=fmt)
 
             def run(bf16: bool = bf16, net: nn.Module = net, inp: torch.Tensor = inp) -> None:
-                with torch.no_grad(), _autocast(device, bf16):
+                with torch.no_grad(), bf16_autocast(device, bf16):
                     net(inp)
 
             t = measure(run, mrt)
             rows.append({"name": label, "size": size, "bf16": bf16, **t,
                          "frames_per_s": n / t["median_ms"] * 1e3})  # fmt: skip
-        model = model.to(memory_format=torch.contiguous_format)
+        model = _to_memory_format(model, torch.contiguous_format)
     return rows
 
 
@@ -715,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     compile_ = args.compile == "on" or (args.compile == "auto" and device.type == "cuda")
     out = args.out or Path(__file__).resolve().parent / "out" / f"throughput-{device.type}"
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # pyright: ignore[reportUnknownMemberType]  # unannotated seed
     print("measuring the matmul peaks ...", file=sys.stderr, flush=True)
     bf16_peak, bf16_n = peak_tflops(shapes, device, torch.bfloat16, mrt)
     fp32_peak, fp32_n = peak_tflops(shapes, device, torch.float32, mrt)

@@ -13,15 +13,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datasets_fixtures
-import distributed
 import numpy as np
-import pipeline
 from test_resume import RECIPE, small_corpus
 
+from benchmarks import distributed, pipeline
 from sertoolkit.datasets import expression_probabilities, extract_features, read_manifest
 from sertoolkit.encoders import TransformerSER
 from sertoolkit.features import SpectrogramFeatures

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import claims
+from benchmarks import claims
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # sklearn on classes absent from a draw
@@ -97,7 +92,7 @@ def test_a_method_that_kept_nothing_or_too_few_seeds_is_not_testable():
 def test_the_claim_list_covers_the_report():
     assert len(claims.CLAIMS) >= 15
     assert len({(c.dataset, c.text) for c in claims.CLAIMS}) == len(claims.CLAIMS)
-    import pipeline
+    from benchmarks import pipeline
 
     for c in claims.CLAIMS:
         assert c.a in pipeline.DATASET_METHODS[c.dataset], c

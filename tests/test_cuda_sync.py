@@ -120,13 +120,11 @@ def test_pipeline_steps_never_sync(method: str):
     # benchmarks/pipeline.py's train_run: the syncs of a run (moving its tensors to the
     # device once, evaluation and telemetry once per epoch) must not grow with the number
     # of steps. Two runs of 2 epochs with 2 and 5 steps per epoch must sync equally often.
-    import sys
     import warnings
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import pipeline
     from test_resume import small_corpus
+
+    from benchmarks import pipeline
 
     recipe = pipeline.Recipe(2, 16, 2, 1, 32, 1, 0.35)
     counts = []

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import pipeline
 from test_resume import RECIPE, small_corpus
 
+from benchmarks import pipeline
 from sertoolkit.augment import SpecAugment
 
 
@@ -66,8 +60,95 @@ def test_another_seed_gives_another_labelled_stream(monkeypatch: pytest.MonkeyPa
 def test_streams_are_independent_and_restorable():
     s = pipeline.Streams(3, torch.device("cpu"))
     seeds = {getattr(s, n).initial_seed() for n in pipeline.Streams.NAMES}
-    assert len(seeds) == 4
+    assert len(seeds) == len(pipeline.Streams.NAMES) == 5
     state = s.state()
     first = torch.rand(3, generator=s.fusion)
     s.load(state)
     assert torch.equal(torch.rand(3, generator=s.fusion), first)
+
+
+WARM = pipeline.Recipe(4, 16, 2, 1, 32, 1, 0.35, warm_start_epochs=2)
+
+
+def _supervised_snapshot(tmp_path) -> tuple[pipeline.RunResult, object]:
+    snapshot = tmp_path / "supervised.warm.pt"
+    result, _ = pipeline.train_run(
+        pipeline.METHODS["supervised"], small_corpus(), WARM, 2, torch.device("cpu"),
+        snapshot=snapshot,
+    )  # fmt: skip
+    return result, snapshot
+
+
+@pytest.mark.parametrize("method", ["fixmatch", "wf_alpha0.4", "pi_model", "temporal_ensembling"])
+def test_a_warm_started_run_continues_the_supervised_run_of_its_seed(tmp_path, method: str):
+    supervised, snapshot = _supervised_snapshot(tmp_path)
+    run, _ = pipeline.train_run(
+        pipeline.METHODS[method], small_corpus(), WARM, 2, torch.device("cpu"),
+        warm_start=snapshot,
+    )  # fmt: skip
+    # the first two epochs are the supervised run's, exactly; the method trains the last two
+    assert run.val_curve[:2] == supervised.val_curve[:2]
+    assert len(run.val_curve) == 4
+    if method in ("fixmatch", "wf_alpha0.4"):
+        assert [t["epoch"] for t in run.telemetry] == [2, 3]
+    steps = pipeline.steps_of(small_corpus(), WARM, method=pipeline.METHODS[method])
+    assert steps == pipeline.steps_of(small_corpus(), WARM) // 2
+
+
+def test_a_warm_start_of_another_length_is_refused(tmp_path):
+    _, snapshot = _supervised_snapshot(tmp_path)
+    other = pipeline.Recipe(4, 16, 2, 1, 32, 1, 0.35, warm_start_epochs=3)
+    with pytest.raises(ValueError, match="must end at epoch 3"):
+        pipeline.train_run(pipeline.METHODS["fixmatch"], small_corpus(), other, 2,
+                           torch.device("cpu"), warm_start=snapshot)  # fmt: skip
+
+
+def test_which_runs_start_from_which():
+    assert pipeline.source_of("fixmatch", WARM) == "supervised"
+    assert pipeline.source_of("oracle", WARM) == "supervised"
+    assert pipeline.source_of("temporal_ensembling", WARM) == "supervised"
+    assert pipeline.source_of("supervised", WARM) is None
+    assert pipeline.source_of("dcmkt", WARM) is None  # no labelled data: from scratch
+    assert pipeline.source_of("perfect_teacher", WARM) is None
+    assert pipeline.source_of("dcmkt_finetune", WARM) == "dcmkt"
+    assert pipeline.source_of("fixmatch", RECIPE) is None  # no warm start in this recipe
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_crafted_checkpoint_is_refused_without_running_it(tmp_path, capsys):
+    ckpt = tmp_path / "seed0.ckpt"
+    torch.save({"epoch": 0, "model": _Payload()}, ckpt)
+    with pytest.raises(ValueError, match="refused without running it"):
+        pipeline.train_run(pipeline.METHODS["supervised"], small_corpus(), RECIPE, 0,
+                           torch.device("cpu"), checkpoint=ckpt)  # fmt: skip
+    assert "this must never run" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("patience", [1, 2])
+def test_a_run_stops_on_a_validation_plateau_and_keeps_its_best_model(patience: int):
+    full_recipe = pipeline.Recipe(6, 16, 2, 1, 32, 1, 0.35)
+    full, _ = pipeline.train_run(pipeline.METHODS["fixmatch"], small_corpus(), full_recipe, 1,
+                                 torch.device("cpu"))  # fmt: skip
+    # where the rule says the run stops, read off the uninterrupted run's validation curve
+    best, stop = 0, len(full.val_curve) - 1
+    for epoch, ua in enumerate(full.val_curve):
+        if ua > full.val_curve[best]:
+            best = epoch
+        if epoch + 1 >= 3 and epoch - best >= patience:  # never in the first half
+            stop = epoch
+            break
+    steps = [0]
+    stopped, _ = pipeline.train_run(
+        pipeline.METHODS["fixmatch"], small_corpus(),
+        pipeline.Recipe(6, 16, 2, 1, 32, 1, 0.35, patience=patience), 1, torch.device("cpu"),
+        progress=lambda n: steps.__setitem__(0, steps[0] + n),
+    )  # fmt: skip
+    assert stopped.val_curve == full.val_curve[: stop + 1]
+    assert stopped.best_epoch == best
+    if best == full.best_epoch:  # it peaked before the plateau: the same model, the same test
+        assert stopped.metrics == full.metrics
+    assert steps[0] == pipeline.steps_of(small_corpus(), full_recipe)  # the bar still completes

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import pipeline
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "reproduce_paper.py"
 
@@ -70,7 +72,9 @@ def test_every_output_is_produced_and_well_formed(tiny_run: Path):
             assert 0.0 <= entry[metric]["mean"] <= 100.0
     telemetry = json.loads((tiny_run / "pseudo_labels.json").read_text())
     fixmatch = telemetry["chsims"]["fixmatch"]
-    assert len(fixmatch["kept_share"]) == 2  # one value per epoch
+    # one value per epoch FixMatch trains itself (all of them: the tiny recipe has no warm start)
+    tiny = pipeline.RECIPES["tiny"]
+    assert len(fixmatch["kept_share"]) == tiny.epochs - tiny.warm_start_epochs == 2
     assert all(0.0 <= v <= 1.0 for v in fixmatch["kept_share"])
     text = (tiny_run / "report.md").read_text()
     for needle in ("Table 3/4 analogue", "Table 5 analogue", "## Claims", "paper F1", "simulation",
@@ -143,13 +147,11 @@ def test_help_explains_every_option():
 
 
 def test_check_config_keeps_cpu_and_gpu_runs_apart(tmp_path: Path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import pipeline
-    import reproduce_paper
+    from benchmarks import reproduce_paper
 
     cpu = {"profile": "tiny", "corpus_seed": 0, "recipe": {"epochs": 1}, "sizes": {"n": 1},
            "data": "synthetic", "global_batch": pipeline.BATCH, "device": "cpu",
-           "pipeline": pipeline.PIPELINE_VERSION}  # fmt: skip
+           "pipeline": pipeline.PIPELINE_VERSION, "knobs": {}}  # fmt: skip
     reproduce_paper.check_config(tmp_path / "a", cpu)
     reproduce_paper.check_config(tmp_path / "a", cpu)  # the same settings again: fine
     # a CPU folder's key is the one older folders were made with (no device field)
@@ -163,13 +165,11 @@ def test_check_config_keeps_cpu_and_gpu_runs_apart(tmp_path: Path):
 
 
 def test_check_config_refuses_a_folder_of_an_older_pipeline(tmp_path: Path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import pipeline
-    import reproduce_paper
+    from benchmarks import reproduce_paper
 
     config = {"profile": "tiny", "corpus_seed": 0, "recipe": {"epochs": 1}, "sizes": {"n": 1},
               "data": "synthetic", "global_batch": pipeline.BATCH, "device": "cpu",
-              "pipeline": pipeline.PIPELINE_VERSION}  # fmt: skip
+              "pipeline": pipeline.PIPELINE_VERSION, "knobs": {}}  # fmt: skip
     old = {k: config[k] for k in ("profile", "corpus_seed", "recipe", "sizes")}
     (tmp_path / "config.json").write_text(json.dumps(old))  # made before the version existed
     with pytest.raises(SystemExit, match="older pipeline"):
@@ -217,3 +217,19 @@ def test_ctrl_c_stops_parallel_runs_at_once_and_the_rerun_finishes(tmp_path: Pat
     again = run(*cmd[2:])
     assert again.returncode == 0, again.stderr[-2000:]
     assert (out / "report.md").is_file()
+
+
+def test_a_warm_start_trains_the_supervised_run_first_and_continues_it(tmp_path: Path):
+    # asked for FixMatch alone, the run trains its seed's supervised run too: FixMatch starts
+    # from that run's first epoch and trains only the second one itself
+    proc = run("--profile", "tiny", "--dataset", "chsims", "--seeds", "0", "--methods",
+               "fixmatch", "--warm-start-epochs", "1", "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]["chsims"]
+    assert set(runs) == {"supervised", "fixmatch"}
+    supervised, fixmatch = runs["supervised"]["0"], runs["fixmatch"]["0"]
+    assert fixmatch["val_curve"][:1] == supervised["val_curve"][:1]
+    assert [t["epoch"] for t in fixmatch["telemetry"]] == [1]
+    assert (tmp_path / "runs" / "chsims" / "supervised" / "seed0.warm.pt").is_file()
+    bad = run("--profile", "tiny", "--warm-start-epochs", "2", "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "--warm-start-epochs must be in [0, 2)" in bad.stderr

@@ -143,9 +143,9 @@ def test_bad_real_data_options_fail_in_one_line(data: Path, args: list[str], mes
 
 @pytest.mark.parametrize(("real", "title"), [(False, "CH-SIMS-like:"), (True, "CH-SIMS:")])
 def test_sweep_figure_names_the_data(tmp_path: Path, monkeypatch, real: bool, title: str):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     import matplotlib.figure
-    import report
+
+    from benchmarks import report
 
     titles: list[str] = []
     save = matplotlib.figure.Figure.savefig

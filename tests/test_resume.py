@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import pipeline
-from corpus import Corpus
+from benchmarks import pipeline
+from benchmarks.corpus import Corpus
 
 
 class InterruptedRunError(Exception):
