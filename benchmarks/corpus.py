@@ -53,7 +53,7 @@ KNOBS: dict[str, str] = {
     "negative sentiment prosody": "half angry-like, half sad-like clips (negative covers both)",
     "domains": "unlabelled clips come from other speakers and a noisier, band-limited channel (SNR 5-25 dB, cut-off 2.5-7 kHz) than the labelled ones (SNR 25-40 dB) (Sec. 4.3: domain differences)",
     "expressiveness (KNOB_VALUES, fitted)": "0.8 CH-SIMS-like, 1.3 IEMOCAP-like; fitted to the paper's supervised F1 only (42.94 and 57.40, issue #12) on the quick profile, 5 seeds each: CH-SIMS-like 1.0 -> 49.0, 0.75 -> 40.95, 0.8 -> 42.02; IEMOCAP-like 1.0 -> 49.5, 1.3 -> 57.89 (docs/pages/reproducing.md, 'Calibration')",
-    "domain gap (KNOB_VALUES, fitted)": "0.5 for both; fitted to the paper's DCMKT F1 only (36.58 and 24.15): CH-SIMS-like DCMKT, 3 seeds, gap 0 -> 19.5, 0.5 -> 26.1, 1 -> 17.9 (at expressiveness 0.75); no tried value reaches the target, 0.5 comes closest; IEMOCAP-like, 5 seeds: gap 1 -> 13.0, 0.5 -> see the report",
+    "domain gap (KNOB_VALUES, fitted)": "0.5 for both; fitted to the paper's DCMKT F1 only (36.58 and 24.15): CH-SIMS-like DCMKT, 3 seeds, gap 0 -> 19.5, 0.5 -> 26.1, 1 -> 17.9 (at expressiveness 0.75); no tried value reaches the target, 0.5 comes closest; IEMOCAP-like, 5 seeds (expressiveness 1.3): gap 1 -> 13.0, 0.7 -> 30.1, 0.6 -> 13.0 (both with plateau stopping), 0.5 -> 27.8, the closest to 24.15 without plateau stopping",
     "expressiveness": "emotion intensity per clip ~ U(0.3, 1.2) labelled, U(0.2, 1.0) in the wild (acted vs spontaneous), assumed",
     "video": "25 fps (Sec. 4.2); faces sampled every 0.24 s with sertoolkit.pooling.frame_indices; 5% of frames have no detected face, assumed",
     "RAF-DB stand-in": "7 expressions with RAF-DB's basic-set prior (3,204 / 5,957 / 1,619 / 2,460 / 867 / 877 / 355, Li et al. 2017); 15,339 images in the paper profile",
@@ -67,7 +67,9 @@ class Knobs:
 
     Attributes:
         expressiveness: Scales every clip's emotion intensity (labelled and in the wild): 1
-            is the drawn intensity, smaller makes emotions subtler and the task harder.
+            is the drawn intensity, smaller makes emotions subtler and the task harder. The
+            synthesiser caps intensity at 1.5, so above 1.25 the strongest labelled clips
+            saturate (at 1.3, labelled draws above 1.15 of U(0.3, 1.2): about 6% of them).
         domain_gap: How far the unlabelled in-the-wild clips are from the labelled domain, in
             ``[0, 1]``. At 1 the wild channel has SNR U(5, 25) dB and a cut-off of
             U(2.5, 7) kHz and the wild clips' intensity is U(0.2, 1.0); at 0 they are recorded

@@ -107,7 +107,7 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe(50, 512, 8, 8, 2048, 30, 1.0),
-    "quick": Recipe(50, 32, 4, 2, 64, 12, 0.35, warm_start_epochs=0, patience=10),
+    "quick": Recipe(50, 32, 4, 2, 64, 12, 0.35),
     "tiny": Recipe(2, 16, 2, 1, 32, 1, 0.35),
 }
 
@@ -170,6 +170,10 @@ class Run:
 class Family(abc.ABC):
     """A method family: the loss of one step, i.e. the labelled term and the family's own
     unlabelled term.
+
+    The Pi-model's and Temporal Ensembling's ramp-up counts every optimiser step of the
+    run, warm start included: after a warm start past the ramp-up (80 of 300 epochs' worth of
+    steps), their unlabelled term starts at full weight.
 
     A family that trains on labelled data (``warm_start``) continues the supervised run of
     its seed from the end of :attr:`Recipe.warm_start_epochs`: the paper takes its audio
@@ -824,7 +828,7 @@ class RunData:
     telemetry) are copied to the device once per run; so are the features when they take at
     most a quarter of the free device memory, and otherwise they stay in pinned host memory,
     each batch gathered there and copied with ``non_blocking``. The data order is drawn on
-    the CPU (:attr:`Streams.data`) and copied to the device once per permutation
+    the CPU (:attr:`Streams.order`, :attr:`Streams.order_u`) and copied to the device once per permutation
     (:meth:`indices`), so batches are gathered with device-side indices. On a CPU every
     tensor stays where it is.
     """
@@ -995,6 +999,13 @@ def train_run(
     first_epoch = 0
     elapsed = 0.0
     resume = checkpoint is not None and checkpoint.exists()
+    own_first = _first_own_epoch(method, recipe)
+    if own_first > 0 and warm_start is None and not resume:
+        raise ValueError(
+            f"{method.name} continues its seed's supervised run from epoch "
+            f"{recipe.warm_start_epochs} (Recipe.warm_start_epochs): pass that run's snapshot "
+            "as warm_start"
+        )
     source = checkpoint if resume else warm_start
     if source is not None:
         state = load_state(source)
@@ -1019,7 +1030,7 @@ def train_run(
             if ensemble is not None:
                 ensemble.load_state_dict(state["temporal_ensembling"])
             telemetry, elapsed = state["telemetry"], state["seconds"]
-            progress((first_epoch - _first_own_epoch(method, recipe)) * steps_per_epoch)
+            progress((first_epoch - own_first) * steps_per_epoch)
     u_perm_dev = data.indices(u_perm)
     for epoch in range(first_epoch, recipe.epochs):
         if ctx.active:  # the encoder's dropout: per rank, rank-independently reproducible
@@ -1119,10 +1130,12 @@ def train_run(
         val_curve.append(val["UA"])
         if val["UA"] > best[0]:
             best = (val["UA"], epoch, copy.deepcopy(model.state_dict()))
+        # never in the first half of the schedule nor before a warm-start snapshot is
+        # written; a warm-started run counts its patience from its own first epoch
         plateau = (
             recipe.patience > 0
-            and epoch + 1 >= recipe.epochs // 2  # the first half of the schedule always runs
-            and epoch - best[1] >= recipe.patience
+            and epoch + 1 >= max(recipe.epochs // 2, recipe.warm_start_epochs)
+            and epoch - max(best[1], own_first - 1) >= recipe.patience
         )
         # the snapshot before the checkpoint: a run resumed after the warm start has one
         wanted = (

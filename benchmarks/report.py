@@ -122,6 +122,7 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
                     out.append(float(np.mean(vals)) if vals else None)  # None: nothing kept
                 return out
 
+            epoch_of = [int(per_seed[0][e]["epoch"]) for e in range(epochs)]
             finals_acc: list[float] = []
             finals_ent: list[float] = []
             for t in per_seed:
@@ -138,6 +139,7 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
                     else t[-1]["pseudo_label_accuracy"]
                 )
             out[dataset][method] = {
+                "epoch": epoch_of,  # the epochs a method trained itself (after a warm start)
                 "kept_share": series("kept_share"),
                 "pseudo_label_accuracy": series("pseudo_label_accuracy"),
                 "final_kept_class_histogram": [
@@ -265,8 +267,9 @@ def plot_pseudo_labels(telemetry: dict[str, Any], path: Path) -> None:
         for method in methods:
             t = telemetry[dataset][method]
             label = METHODS[method].label
-            axes[r, 0].plot(t["kept_share"], label=label)
-            axes[r, 1].plot(t["pseudo_label_accuracy"], label=label)
+            epochs = t.get("epoch") or list(range(len(t["kept_share"])))
+            axes[r, 0].plot(epochs, t["kept_share"], label=label)
+            axes[r, 1].plot(epochs, t["pseudo_label_accuracy"], label=label)
         bottom = np.zeros(len(methods))
         for k, name in enumerate(names):
             shares: list[float] = []

@@ -48,11 +48,13 @@ from benchmarks import distributed, pipeline, real_data, report
 SCALE_DOWN = {
     "paper": "none: the paper's sizes (EmoVoxCeleb capped at 50,000 clips), 50 epochs, the paper's encoder (512 x 8 heads x 8 blocks), 555 x 512 STFT features.",
     "quick": (
-        "labelled sets of 560 (CH-SIMS-like) and 400 (IEMOCAP-like) clips, 800 unlabelled clips each, "
-        "clips of 1.0-2.6 s, 2,400 face images; STFT log magnitudes (555 x 512) cut to the lowest 64 bins "
-        "(0-2 kHz) and average-pooled over 10 frames (56 x 64); encoder 32 wide x 4 heads x 2 blocks; "
-        "9 epochs; one MobileNetV2 (width 0.35) face model on 32 x 32 faces, trained for 12 epochs and "
-        "shared by both datasets. Everything else (recipe, methods, fusion rules) is the paper's."
+        "labelled sets of 340 / 400 / 1,000 clips (CH-SIMS-like train / validation / test) and "
+        "about 320 / 80 / 1,000 (IEMOCAP-like: sessions 1-4 / session 5 / 4 held-out speakers), "
+        "3,400 and 4,000 unlabelled clips (before the IEMOCAP-like face filter), clips of 1.0-2.6 s, "
+        "2,400 face images; STFT log magnitudes (555 x 512) cut to the lowest 64 bins (0-2 kHz) and "
+        "average-pooled over 20 frames (28 x 64); encoder 32 wide x 4 heads x 2 blocks; the paper's "
+        "50 epochs; one MobileNetV2 (width 0.35) face model on 32 x 32 faces, trained for 12 epochs "
+        "and shared by both datasets. Everything else (recipe, methods, fusion rules) is the paper's."
     ),
     "tiny": "a smoke-test size: a few dozen clips, 2 epochs. Its numbers mean nothing.",
 }
@@ -73,7 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile",
         choices=sorted(pipeline.RECIPES),
         default="quick",
-        help="quick: scaled down to finish in about 7 min on a 2-core CPU; paper: the paper's sizes "
+        help="quick: scaled down to finish in about 20 min on a 2-core CPU; paper: the paper's sizes "
         "and 50 epochs (for a GPU); tiny: a seconds-long smoke test",
     )
     parser.add_argument(

@@ -95,6 +95,76 @@ def test_a_warm_started_run_continues_the_supervised_run_of_its_seed(tmp_path, m
     assert steps == pipeline.steps_of(small_corpus(), WARM) // 2
 
 
+def _weights_at_every_evaluation(monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:
+    """The model's weights each time the run evaluates (every epoch's end, then the test)."""
+    seen: list[torch.Tensor] = []
+    evaluate = pipeline.evaluate
+
+    def recording(model, *args, **kwargs):
+        seen.append(torch.cat([p.detach().flatten() for p in model.parameters()]).clone())
+        return evaluate(model, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "evaluate", recording)
+    return seen
+
+
+def test_a_supervised_run_warm_started_from_its_own_snapshot_ends_exactly_the_same(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    # everything the run depends on is restored from the snapshot (weights, optimiser,
+    # schedule, every random stream, the global RNG): only then are the weights of its last
+    # epochs the uninterrupted run's, bit for bit
+    weights = _weights_at_every_evaluation(monkeypatch)
+    supervised, snapshot = _supervised_snapshot(tmp_path)
+    reference = list(weights)
+    weights.clear()
+    steps = [0]
+    again, _ = pipeline.train_run(
+        pipeline.METHODS["supervised"], small_corpus(), WARM, 2, torch.device("cpu"),
+        warm_start=snapshot, progress=lambda n: steps.__setitem__(0, steps[0] + n),
+    )  # fmt: skip
+    assert len(reference) == 5 and len(weights) == 3  # epochs 0-3 + test; epochs 2-3 + test
+    for a, b in zip(reference[2:], weights, strict=True):
+        assert torch.equal(a, b)
+    assert again.val_curve == supervised.val_curve
+    assert again.metrics == supervised.metrics
+    assert again.predictions == supervised.predictions
+    assert steps[0] == pipeline.steps_of(small_corpus(), WARM) // 2  # the last two epochs
+
+
+def test_a_warm_started_run_resumes_exactly(tmp_path):
+    _, snapshot = _supervised_snapshot(tmp_path)
+    method = pipeline.METHODS["fixmatch"]
+    reference, _ = pipeline.train_run(method, small_corpus(), WARM, 2, torch.device("cpu"),
+                                      warm_start=snapshot)  # fmt: skip
+    ckpt = tmp_path / "fixmatch.ckpt"
+    per_epoch = pipeline.steps_of(small_corpus(), WARM) // WARM.epochs
+    done = [0]
+
+    def killer(n: int) -> None:
+        done[0] += n
+        if done[0] > per_epoch:  # dies in the middle of its second own epoch
+            raise InterruptedError
+
+    with pytest.raises(InterruptedError):
+        pipeline.train_run(method, small_corpus(), WARM, 2, torch.device("cpu"),
+                           warm_start=snapshot, checkpoint=ckpt, progress=killer)  # fmt: skip
+    steps = [0]
+    resumed, _ = pipeline.train_run(
+        method, small_corpus(), WARM, 2, torch.device("cpu"), warm_start=snapshot,
+        checkpoint=ckpt, progress=lambda n: steps.__setitem__(0, steps[0] + n),
+    )  # fmt: skip
+    assert resumed.metrics == reference.metrics
+    assert resumed.telemetry == reference.telemetry
+    assert steps[0] == 2 * per_epoch  # its own two epochs, one of them reported at resume
+
+
+def test_a_warm_started_method_without_its_snapshot_is_refused():
+    with pytest.raises(ValueError, match="pass that run's snapshot"):
+        pipeline.train_run(pipeline.METHODS["fixmatch"], small_corpus(), WARM, 2,
+                           torch.device("cpu"))  # fmt: skip
+
+
 def test_a_warm_start_of_another_length_is_refused(tmp_path):
     _, snapshot = _supervised_snapshot(tmp_path)
     other = pipeline.Recipe(4, 16, 2, 1, 32, 1, 0.35, warm_start_epochs=3)
