@@ -205,7 +205,9 @@ class TransformerSER(nn.Module):
         """The pooled utterance representation ``z`` of Eq. 2 (before the MLP).
 
         An example with no valid frame (``lengths[i] == 0``) gets ``z = 0``, never NaN; so does
-        every example of an input with no frames. ``validate`` checks the values of
+        every example of an input with no frames. Padding frames (at and after ``lengths[i]``)
+        never reach the output, whatever they hold: NaN, inf or any value give exactly the
+        output of zero padding. ``validate`` checks the values of
         ``lengths`` (a device sync on CUDA; pass ``False`` in a training loop or under
         ``torch.compile``).
 
@@ -216,12 +218,16 @@ class TransformerSER(nn.Module):
         time = x.shape[1]
         if x.shape[0] == 0 or time == 0:
             return self.input_proj(x).sum(dim=1)  # zeros, with the autocast dtype and a graph
+        valid = None if lengths is None else lengths_to_mask(lengths, time, validate=False)
+        if valid is not None:
+            # padding never reaches a valid output, whatever it holds (NaN, inf, 1e30): masked
+            # keys still multiply their values by a zero attention weight, and 0 * NaN is NaN
+            x = x.masked_fill(~valid.unsqueeze(2), 0.0)
         h = self.input_dropout(self.input_proj(x))
         if self.positional:
             h = h + sinusoidal_positions(time, self.d_model, device=x.device).to(h.dtype)
-        if lengths is None:
+        if lengths is None or valid is None:
             return self.encoder(h).mean(dim=1)
-        valid = lengths_to_mask(lengths, time, validate=False)
         # PyTorch's key_padding_mask is True on padding. A row with no valid key would give
         # NaN attention; such rows attend to everything instead and are zeroed by the pooling.
         padding = ~valid & valid.any(dim=1, keepdim=True)

@@ -4,7 +4,8 @@ Both extractors take a waveform batch ``(batch, samples)`` with optional ``lengt
 samples first, zero padding after) at any sample rate, resample to 16 kHz with torchaudio, and
 return ``(features (batch, time, 512), frame_lengths (batch,))`` in the library's padded
 layout (valid frames first; see :func:`sertoolkit.masking.lengths_to_mask`). Padding is
-handled so that an example's features do not depend on how much padding its batch has.
+handled so that an example's features do not depend on how much padding its batch has, nor on
+what the padding holds (NaN and inf included).
 
 :func:`fix_length` then brings every sequence to the paper's fixed length (t = 555 for STFT,
 t = 445 for wav2vec), and :func:`load_audio` reads a file from disk.
@@ -162,7 +163,8 @@ def _to_16k(waveforms: Tensor, lengths: Tensor, sample_rate: int) -> tuple[Tenso
     boundary, so whatever sat in the padding would otherwise leak into the last valid samples.
     """
     valid_in = lengths_to_mask(lengths, waveforms.shape[1], validate=False)
-    waveforms = waveforms * valid_in.to(waveforms.dtype)
+    # a fill, not a product: 0 * NaN and 0 * inf are NaN
+    waveforms = waveforms.masked_fill(~valid_in, 0.0)
     if sample_rate != TARGET_SAMPLE_RATE:
         waveforms = torchaudio.functional.resample(waveforms, sample_rate, TARGET_SAMPLE_RATE)
         # torchaudio's output length is ceil(n * new / old); the same for each example
@@ -170,7 +172,7 @@ def _to_16k(waveforms: Tensor, lengths: Tensor, sample_rate: int) -> tuple[Tenso
             lengths * TARGET_SAMPLE_RATE + sample_rate - 1, sample_rate, rounding_mode="floor"
         ).clamp(max=waveforms.shape[1])
     valid = lengths_to_mask(lengths, waveforms.shape[1], validate=False)
-    return waveforms * valid.to(waveforms.dtype), lengths
+    return waveforms.masked_fill(~valid, 0.0), lengths
 
 
 class SpectrogramFeatures(nn.Module):

@@ -224,3 +224,21 @@ def test_every_linear_map_is_followed_by_dropout():
     assert small_model(attention_dropout=0.3).encoder.layers[1].self_attn.dropout == 0.3
     assert layer.dropout1.p == layer.dropout.p == layer.dropout2.p == 0.2  # attention out, FF
     assert isinstance(model.head[2], torch.nn.Dropout)  # hidden layer of the MLP head
+
+
+@pytest.mark.parametrize("poison", [float("nan"), float("inf"), -float("inf"), 1e30, -3e38])
+@settings(max_examples=15, deadline=None)
+@given(data=padded_inputs())
+def test_non_finite_padding_never_reaches_the_output(poison, data):
+    # issue #13: `x[0, 4:] = 1e30; model(x, tensor([4]))` gave NaN logits. Whatever the padding
+    # holds, the output is exactly that of zero padding
+    x, lengths = data
+    model = small_model().eval()
+    zero_padded = x.clone()
+    poisoned = x.clone()
+    for i, n in enumerate(lengths.tolist()):
+        zero_padded[i, n:] = 0.0
+        poisoned[i, n:] = poison
+    out = model(poisoned, lengths)
+    assert torch.isfinite(out).all()
+    assert torch.equal(out, model(zero_padded, lengths))

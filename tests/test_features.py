@@ -305,3 +305,22 @@ def test_wav2vec_reads_safetensors(tmp_path):
     wav = torch.randn(1, 4000)
     got, _ = Wav2VecFeatures(path)(wav)
     torch.testing.assert_close(got, source.feature_extractor(wav, None)[0])
+
+
+@pytest.mark.parametrize("poison", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("rate", [16000, 8000])
+def test_non_finite_padding_never_reaches_a_valid_frame(poison, rate):
+    # issue #13: NaN in the padding beyond `lengths` made every valid frame NaN, at 16 kHz and
+    # through the resampling path (multiplying padding by zero does not clear NaN or inf)
+    g = torch.Generator().manual_seed(3)
+    lengths = torch.tensor([rate // 2, rate])
+    wavs = torch.randn(2, rate, generator=g)
+    wavs[0, rate // 2 :] = 0.0
+    poisoned = wavs.clone()
+    poisoned[0, rate // 2 :] = poison
+    feats = SpectrogramFeatures(sample_rate=rate, log=True)
+    clean, n_clean = feats(wavs, lengths)
+    dirty, n_dirty = feats(poisoned, lengths)
+    assert torch.equal(n_clean, n_dirty)
+    assert torch.isfinite(dirty).all()
+    assert torch.equal(dirty, clean)
