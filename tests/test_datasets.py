@@ -1253,3 +1253,39 @@ def test_extract_resume_with_another_shard_size_starts_over(tmp_path: Path) -> N
                              max_frames=MAX_FRAMES, batch_size=2)  # fmt: skip
     assert np.array_equal(fs.features, whole.features)
     assert np.array_equal(fs.lengths, whole.lengths) and np.array_equal(fs.ok, whole.ok)
+
+
+@pytest.mark.parametrize("indent", [" ", "  ", "\t"])
+def test_iemocap_an_indented_annotation_line_is_read_not_dropped(tmp_path: Path, indent: str):
+    # issue #13: ' [6.2901 - 8.2357]<TAB>Ses01F_impro01_F000<TAB>neu...' was dropped silently
+    root, _ = small_iemocap(tmp_path)
+    reference = {u.id for u in read_iemocap(root, check_counts=False).utterances}
+    file = annotation_file(root, "Ses01F_impro01_F000")
+    lines = file.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "\tSes01F_impro01_F000\t" in line)
+    lines[at] = indent + lines[at]
+    file.write_text("".join(lines))
+    ds = read_iemocap(root, check_counts=False)
+    assert {u.id for u in ds.utterances} == reference
+    assert "Ses01F_impro01_F000" in reference and not ds.skipped
+
+
+def test_iemocap_a_byte_order_mark_does_not_hide_the_first_line(tmp_path: Path):
+    root, _ = small_iemocap(tmp_path)
+    reference = {u.id for u in read_iemocap(root, check_counts=False).utterances}
+    file = annotation_file(root, "Ses01F_impro01_F000")
+    text = file.read_text()
+    first = text.index("\n[") + 1  # the header goes: the first line is an utterance's
+    file.write_bytes(b"\xef\xbb\xbf" + text[first:].encode())
+    assert {u.id for u in read_iemocap(root, check_counts=False).utterances} == reference
+
+
+def test_iemocap_a_line_with_an_utterance_id_is_never_skipped(tmp_path: Path):
+    root, _ = small_iemocap(tmp_path)
+    file = annotation_file(root, "Ses01F_impro01_F000")
+    lines = file.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "\tSes01F_impro01_F000\t" in line)
+    lines[at] = lines[at].replace("[", "(", 1)  # a corrupted summary line
+    file.write_text("".join(lines))
+    with pytest.raises(DatasetFormatError, match=rf"{file.name}:{at + 1}.*Ses01F_impro01_F000"):
+        read_iemocap(root, check_counts=False)

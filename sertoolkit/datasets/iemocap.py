@@ -73,6 +73,8 @@ _LINE = re.compile(
     r"\[[^\]]*\]\s*$"
 )
 _UTTERANCE = re.compile(r"^(?P<session>Ses0[1-5])[FM]_\S*_(?P<gender>[FM])\d+$")
+# an utterance id anywhere in a line: such a line is never skipped silently
+_ANY_UTTERANCE = re.compile(r"\bSes0[1-5][FM]_\S*_[FM]\d+\b")
 
 
 class DatasetCountWarning(UserWarning):
@@ -163,11 +165,23 @@ def read_iemocap(
         for txt in sorted(eval_dir.glob("*.txt")):
             if txt.name.startswith("._") or not txt.is_file():
                 continue
-            with txt.open(encoding="utf-8", errors="replace") as handle:
+            # utf-8-sig: a byte-order mark would otherwise hide the first line's "["
+            with txt.open(encoding="utf-8-sig", errors="replace") as handle:
                 for number, line in enumerate(handle, start=1):
-                    if not line.startswith("["):
+                    text = line.strip()  # leading whitespace is not data
+                    if not text.startswith("["):
+                        # the "%" header and the per-annotator "C-E2:" / "A-E3:" lines carry
+                        # no utterance id; a line that does is malformed, never skipped
+                        if _ANY_UTTERANCE.search(text) is not None:
+                            raise DatasetFormatError(
+                                txt,
+                                number,
+                                "an utterance id on a line that is not an annotation line "
+                                "'[start - end]<TAB>utterance<TAB>label<TAB>[v, a, d]': "
+                                f"{text!r}",
+                            )
                         continue
-                    match = _LINE.match(line.rstrip("\r\n"))
+                    match = _LINE.match(text)
                     if match is None:
                         raise DatasetFormatError(
                             txt,
