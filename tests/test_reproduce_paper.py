@@ -203,7 +203,10 @@ def test_ctrl_c_stops_parallel_runs_at_once_and_the_rerun_finishes(tmp_path: Pat
     cmd = [sys.executable, str(SCRIPT), "--profile", "tiny", "--dataset", "chsims", "--seeds",
            "0", "1", "2", "--jobs", "2", "--workers", "1", "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True,
+                            # a terminal's job gets SIGINT: undo the SIG_IGN a shell gives
+                            # background jobs (CI launched with `&` would inherit it)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 300
     while not list(out.glob("runs/chsims/*/seed*.json")):  # the worker pool is running
         assert proc.poll() is None and time.monotonic() < deadline, "no run finished"
