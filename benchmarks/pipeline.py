@@ -1189,8 +1189,7 @@ def train_run(
 
 def _first_own_epoch(method: Method, recipe: Recipe) -> int:
     """The first epoch a method's run trains itself (after a warm start, if it has one)."""
-    warm = method.family.warm_start and method.name != "supervised"
-    return recipe.warm_start_epochs if warm else 0
+    return recipe.warm_start_epochs if source_of(method.name, recipe) == "supervised" else 0
 
 
 def steps_of(

@@ -521,6 +521,18 @@ def _worker_init(
     _WORKER.update(corpus=corpus, steps=steps)
 
 
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel a pool's queued calls and kill its running workers at once (Ctrl-C).
+
+    The executor has no public way to stop a running call; its worker processes are here.
+    """
+    processes = cast("dict[int, BaseProcess]", getattr(pool, "_processes", None) or {})
+    running = list(processes.values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in running:
+        process.terminate()
+
+
 def _synthesis_init(knobs: dict[str, corpus_mod.Knobs], clips: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool
     corpus_mod.KNOB_VALUES.update(knobs)  # a spawned process re-imports the defaults
@@ -578,13 +590,7 @@ def synthesise_in_parallel(datasets: list[str], args: argparse.Namespace) -> Non
             for future in running:
                 future.result()
         except KeyboardInterrupt:
-            running_processes = cast(
-                "dict[int, BaseProcess]", getattr(pool, "_processes", None) or {}
-            )
-            processes = list(running_processes.values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.terminate()
+            _stop(pool)
             raise
         bar.n = total
         bar.refresh()
@@ -656,15 +662,7 @@ def run_parallel(
                         running[follow] = (m, s)
                     bar.set_postfix_str(f"{len(done)}/{len(todo)} runs done")
         except KeyboardInterrupt:  # stop now: queued runs are cancelled, running ones killed
-            # (the executor has no public way to stop a running call; its workers are here)
-            running_processes = cast(
-                "dict[int, BaseProcess]",
-                getattr(pool, "_processes", None) or {},
-            )
-            processes = list(running_processes.values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.terminate()
+            _stop(pool)
             raise
     return done
 
