@@ -48,12 +48,12 @@ def main() -> None:
     opt = torch.optim.Adamax(model.parameters(), lr=1e-3)
     strong = SpecAugment(time_masks=2, time_width=max(1, s.time // 10), freq_masks=2,
                          freq_width=max(1, s.bins // 10), validate=False)  # fmt: skip
-    weak, rule = FeatureDropout(0.1), WeightedFusion(0.2, 0.9, validate=False)
+    weak, rule = FeatureDropout(0.1, validate=False), WeightedFusion(0.2, 0.9, validate=False)
 
     def step() -> None:
         with bf16_autocast(device, args.bf16):
             out = cmkt_ssl_loss(net, x_l, lengths, y, x_u, lengths, visual, rule, weak=weak,
-                                strong=strong, generator=g)  # fmt: skip
+                                strong=strong, generator=g, validate=False)  # fmt: skip
         opt.zero_grad(set_to_none=True)
         out.loss.backward()  # pyright: ignore[reportUnknownMemberType]
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)

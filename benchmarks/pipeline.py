@@ -266,6 +266,7 @@ class PseudoLabelling(Family):
             strong=run.ssl_strong,
             visual_valid=step.visual_valid,
             lambda_u=LAMBDA_U,
+            validate=False,
         )
         if step.w_l == 1 and step.w_u == 1:
             return out.loss, out.pseudo
@@ -306,7 +307,7 @@ class PiModel(Family):
         logits = _forward(run, [*views, _unlabelled_view(run, step)])
         labelled = _weighted(nn.functional.cross_entropy(logits[0], step.y_l), step.w_l)
         w = run.rampup(step.number) * step.w_u
-        return labelled + w * pi_model_loss(logits[1], logits[2]), None
+        return labelled + w * pi_model_loss(logits[1], logits[2], validate=False), None
 
 
 @dataclass(frozen=True)
@@ -971,7 +972,7 @@ def train_run(
         validate=False,
     )
     strong: SpecAugment | _GlobalSpecAugment = strong_module
-    weak: FeatureDropout | _GlobalDropout = FeatureDropout(WA_DROPOUT)
+    weak: FeatureDropout | _GlobalDropout = FeatureDropout(WA_DROPOUT, validate=False)
     rule = family.rule
     if ctx.active:  # draws for the global batch, sliced to this rank
         strong = _GlobalSpecAugment(strong_module, ctx)

@@ -38,6 +38,45 @@ def check_tensor(name: str, x: object) -> Tensor:
     return x
 
 
+def check_finite(name: str, x: Tensor, *, validate: bool, where: Tensor | None = None) -> None:
+    """With ``validate``, check that ``x`` holds no NaN or inf (a device sync on CUDA).
+
+    ``where``, a bool tensor broadcastable to ``x``, restricts the check to the positions the
+    function reads (valid frames, kept rows); the others may hold anything.
+    """
+    if not validate or not x.is_floating_point() or x.numel() == 0:
+        return
+    bad = ~torch.isfinite(x.detach())
+    if where is not None:
+        bad = bad & where
+    if bool(bad.any()):
+        index = tuple(int(i) for i in bad.nonzero()[0])
+        value = float(x.detach()[index])
+        raise fail(name, "finite (no NaN or inf)", f"{value} at index {index}")
+
+
+def check_in_range(name: str, x: Tensor, low: float, high: float, *, validate: bool) -> None:
+    """With ``validate``, check that every value of ``x`` is finite and in ``[low, high]``."""
+    if not validate or x.numel() == 0:
+        return
+    v = x.detach()
+    bad = ~((v >= low) & (v <= high))  # NaN compares False: caught here too
+    if bool(bad.any()):
+        index = tuple(int(i) for i in bad.nonzero()[0])
+        raise fail(name, f"values in [{low:g}, {high:g}]", f"{float(v[index])} at index {index}")
+
+
+def check_model_dtype(name: str, x: Tensor, weight: Tensor) -> None:
+    """Outside autocast, check that ``x`` has the dtype of a model's ``weight``."""
+    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+        raise fail(
+            name,
+            f"of the model's dtype {weight.dtype} (convert one of them, or run under "
+            "torch.autocast)",
+            describe(x),
+        )
+
+
 def check_rank(name: str, x: Tensor, rank: int, layout: str) -> None:
     """Check the number of dimensions; ``layout`` names them, e.g. ``"(batch, classes)"``."""
     check_tensor(name, x)
@@ -186,6 +225,8 @@ def check_lengths(
 
 def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
     """Check that a string option is one of ``choices``."""
+    if not isinstance(value, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"Expected `{name}` to be a str, but got {type(value).__name__}.")
     if value not in choices:
         raise fail(name, f"one of {tuple(choices)}", repr(value))
 
@@ -202,6 +243,11 @@ def check_generator(generator: torch.Generator | None, device: torch.device | st
     """Check that ``generator`` (if any) draws on the device type where tensors are made."""
     if generator is None:
         return
+    if not isinstance(generator, torch.Generator):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(
+            "Expected `generator` to be a torch.Generator or None, but got "
+            f"{type(generator).__name__}."
+        )
     where = torch.device(device) if device is not None else torch.device("cpu")
     if generator.device.type != where.type:
         raise fail("generator", f"a torch.Generator on {where.type}", f"one on {generator.device}")
@@ -212,6 +258,15 @@ def check_fill(name: str, value: object, dtype: torch.dtype) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"Expected `{name}` to be a float, but got {type(value).__name__}.")
     v = float(value)
+    if dtype == torch.bool:
+        if v not in (0.0, 1.0):
+            raise fail(name, f"0 or 1 for {dtype}", value)
+        return v
+    if not dtype.is_floating_point and not dtype.is_complex:
+        iinfo = torch.iinfo(dtype)
+        if not (math.isfinite(v) and v.is_integer() and iinfo.min <= v <= iinfo.max):
+            raise fail(name, f"an integer representable in {dtype}", value)
+        return v
     info = torch.finfo(dtype)
     if not (math.isfinite(v) and info.min <= v <= info.max):
         raise fail(name, f"a finite number representable in {dtype}", value)

@@ -27,7 +27,9 @@ from torch import Tensor, nn
 
 from sertoolkit import _fused
 from sertoolkit._validation import (
+    check_bool,
     check_fill,
+    check_finite,
     check_floating,
     check_generator,
     check_lengths,
@@ -52,7 +54,13 @@ __all__ = [
 ]
 
 
-def feature_dropout(x: Tensor, p: float, *, generator: torch.Generator | None = None) -> Tensor:
+def feature_dropout(
+    x: Tensor,
+    p: float,
+    *,
+    generator: torch.Generator | None = None,
+    validate: bool = True,
+) -> Tensor:
     r"""Inverted dropout on input features: the weak augmentation WA (paper Sec. 3.3).
 
     Each element is zeroed independently with probability ``p`` and the survivors are scaled
@@ -64,6 +72,7 @@ def feature_dropout(x: Tensor, p: float, *, generator: torch.Generator | None = 
         p: Drop probability in ``[0, 1]``.
         generator: Source of randomness on the device of ``x``; when given, the global RNG is
             not touched.
+        validate: Check that ``x`` is finite (a device sync on CUDA).
 
     Shape:
         - x: ``(*)``
@@ -73,11 +82,15 @@ def feature_dropout(x: Tensor, p: float, *, generator: torch.Generator | None = 
         The augmented features.
 
     Raises:
-        ValueError: If ``x`` is not floating point or ``p`` is outside ``[0, 1]``.
+        ValueError: If ``x`` is not floating point, ``p`` is outside ``[0, 1]`` or (with
+            ``validate``) ``x`` holds a NaN or inf.
+        TypeError: If ``x`` is not a tensor or ``generator`` not a ``torch.Generator``.
     """
     rate = check_unit_interval("p", p)
     check_tensor("x", x)
     check_floating("x", x)
+    check_generator(generator, x.device)
+    check_finite("x", x, validate=validate)
     if rate == 0.0:
         return x.clone()
     if rate == 1.0:
@@ -87,16 +100,39 @@ def feature_dropout(x: Tensor, p: float, *, generator: torch.Generator | None = 
     return x * keep.to(x.dtype) * (1.0 / (1.0 - rate))
 
 
-class SpecAugmentMasks(NamedTuple):
+class _Masks(NamedTuple):
+    time: Tensor
+    freq: Tensor
+
+
+class SpecAugmentMasks(_Masks):
     """Sampled SpecAugment masks, ``True`` where a value is replaced.
 
     Attributes:
         time: Masked frames per example, ``(batch, time)``, bool; never ``True`` on padding.
         freq: Masked frequency bins per example, ``(batch, freq)``, bool.
+
+    Raises:
+        TypeError: If a field is not a tensor.
+        ValueError: If a field is not a 2-D bool tensor or their batch sizes differ.
     """
 
-    time: Tensor
-    freq: Tensor
+    __slots__ = ()
+
+    def __new__(cls, time: Tensor, freq: Tensor) -> SpecAugmentMasks:  # noqa: D102
+        check_rank("time", time, 2, "(batch, time)")
+        check_bool("time", time)
+        check_rank("freq", freq, 2, "(batch, freq)")
+        check_bool("freq", freq)
+        if freq.shape[0] != time.shape[0]:
+            raise fail("freq", f"a tensor with {time.shape[0]} rows, like `time`", describe(freq))
+        check_same_device("freq", freq, "time", time)
+        return super().__new__(cls, time, freq)
+
+
+def _valid_frames(lengths: Tensor, frames: int) -> Tensor:
+    """Bool ``(batch, time, 1)``: ``True`` on valid frames."""
+    return lengths_to_mask(lengths, frames, validate=False).unsqueeze(2)
 
 
 def _mask_intervals(
@@ -317,6 +353,10 @@ def apply_spec_augment(
     """
     check_rank("x", x, 3, "(batch, time, freq)")
     check_floating("x", x)
+    if not isinstance(masks, SpecAugmentMasks):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(
+            f"Expected `masks` to be a SpecAugmentMasks, but got {type(masks).__name__}."
+        )
     fill = check_fill("fill", fill, x.dtype)
     batch, frames, bins = x.shape
     if tuple(masks.time.shape) != (batch, frames):
@@ -332,6 +372,7 @@ def apply_spec_augment(
         check_lengths("lengths", lengths, batch, frames, validate=validate)
         valid = lengths_to_mask(lengths, frames, validate=False).unsqueeze(2)
         rows = rows & valid  # a no-op for masks from spec_augment_masks (inside the valid part)
+    check_finite("x", x, validate=validate, where=valid)
     value = torch.full((), fill, dtype=x.dtype, device=x.device)
 
     def cells(part: slice) -> Tensor:
@@ -449,7 +490,11 @@ def spec_augment(
         check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=False)
         check_same_device("lengths", lengths, "x", x)
         check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=validate)
+        check_finite("x", x, validate=validate, where=_valid_frames(lengths, x.shape[1]))
+    else:
+        check_finite("x", x, validate=validate)
     check_fill("fill", fill, x.dtype)
+    check_generator(generator, x.device)
     if out is not None:
         _check_out(out, x)  # before any random draw
     if _fused.usable(x):  # CUDA: one kernel, the same draws and the same result
@@ -482,14 +527,18 @@ class FeatureDropout(nn.Module):
 
     Args:
         p: Drop probability in ``[0, 1]``.
+        validate: Check ``lengths`` and that the valid frames of the input are finite, on
+            every call (a device sync on CUDA); ``False`` for a training loop's hot path.
 
     Shape:
-        - input: ``(*)``; output: ``(*)``.
+        - input: ``(*)``; with ``lengths``, ``(batch, time, freq)`` and ``(batch,)``;
+          output: the input's shape.
     """
 
-    def __init__(self, p: float) -> None:
+    def __init__(self, p: float, validate: bool = True) -> None:
         super().__init__()
         self.p = check_unit_interval("p", p)
+        self.validate = bool(validate)
 
     def forward(
         self,
@@ -503,10 +552,19 @@ class FeatureDropout(nn.Module):
         ``lengths`` is accepted so that the module fits
         :class:`sertoolkit.losses.Augmentation`; padding is zero and stays zero.
         """
-        del lengths
+        check_tensor("x", x)
+        check_floating("x", x)
+        if lengths is not None:
+            check_rank("x", x, 3, "(batch, time, freq)")
+            check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=self.validate)
+            check_same_device("lengths", lengths, "x", x)
+            check_finite("x", x, validate=self.validate, where=_valid_frames(lengths, x.shape[1]))
+        else:
+            check_finite("x", x, validate=self.validate)
+        check_generator(generator, x.device)
         if not self.training:
             return x
-        return feature_dropout(x, self.p, generator=generator)
+        return feature_dropout(x, self.p, generator=generator, validate=False)
 
     def extra_repr(self) -> str:
         """Show the settings."""

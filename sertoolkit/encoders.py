@@ -27,9 +27,13 @@ from torch import Tensor, nn
 
 from sertoolkit._checkpoint import load_strict, read_state_dict
 from sertoolkit._validation import (
+    check_finite,
     check_floating,
+    check_in_range,
     check_lengths,
+    check_model_dtype,
     check_non_negative_int,
+    check_positive_float,
     check_positive_int,
     check_rank,
     check_same_device,
@@ -196,10 +200,16 @@ class TransformerSER(nn.Module):
         check_floating("x", x)
         if x.shape[2] != self.input_dim:
             raise fail("x", f"a tensor with input_dim={self.input_dim} features", describe(x))
+        check_model_dtype("x", x, self.input_proj.weight)
         if lengths is not None:
             check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=False)
             check_same_device("lengths", lengths, "x", x)
             check_lengths("lengths", lengths, x.shape[0], x.shape[1], validate=validate)
+            if validate:
+                valid = lengths_to_mask(lengths, x.shape[1], validate=False).unsqueeze(2)
+                check_finite("x", x, validate=True, where=valid)
+        else:
+            check_finite("x", x, validate=validate)
 
     def embed(self, x: Tensor, lengths: Tensor | None = None, *, validate: bool = True) -> Tensor:
         """The pooled utterance representation ``z`` of Eq. 2 (before the MLP).
@@ -207,9 +217,9 @@ class TransformerSER(nn.Module):
         An example with no valid frame (``lengths[i] == 0``) gets ``z = 0``, never NaN; so does
         every example of an input with no frames. Padding frames (at and after ``lengths[i]``)
         never reach the output, whatever they hold: NaN, inf or any value give exactly the
-        output of zero padding. ``validate`` checks the values of
-        ``lengths`` (a device sync on CUDA; pass ``False`` in a training loop or under
-        ``torch.compile``).
+        output of zero padding. ``validate`` checks the values of ``lengths`` and that the
+        valid frames are finite (a device sync on CUDA; pass ``False`` in a training loop or
+        under ``torch.compile``). Outside autocast ``x`` must have the model's dtype.
 
         Shape:
             - x: ``(batch, time, input_dim)``; lengths: ``(batch,)``; output ``(batch, d_model)``.
@@ -309,9 +319,7 @@ class MobileNetV2FaceModel(nn.Module):
                 "MobileNetV2FaceModel needs torchvision: pip install 'sertoolkit[vision]'"
             ) from err
         self.num_classes = check_positive_int("num_classes", num_classes)
-        self.width_mult = float(width_mult)
-        if not self.width_mult > 0:
-            raise fail("width_mult", "a number > 0", width_mult)
+        self.width_mult = check_positive_float("width_mult", width_mult)
         self.dropout_p = check_unit_interval("dropout", dropout, open_right=True)
         self.net = mobilenet_v2(
             weights=None, num_classes=num_classes, width_mult=self.width_mult, dropout=dropout
@@ -319,12 +327,18 @@ class MobileNetV2FaceModel(nn.Module):
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1))
 
-    def forward(self, frames: Tensor) -> Tensor:
-        """Expression logits for a batch of frames."""
+    def forward(self, frames: Tensor, *, validate: bool = True) -> Tensor:
+        """Expression logits for a batch of frames.
+
+        ``frames`` hold values in ``[0, 1]`` (checked with ``validate``, a device sync on
+        CUDA) and, outside autocast, have the model's dtype.
+        """
         check_rank("frames", frames, 4, "(n, channels, height, width)")
         check_floating("frames", frames)
         if frames.shape[1] not in (1, 3):
             raise fail("frames", "1 (grey) or 3 (RGB) channels", describe(frames))
+        check_model_dtype("frames", frames, next(self.parameters()))
+        check_in_range("frames", frames, 0.0, 1.0, validate=validate)
         if frames.shape[1] == 1:
             frames = frames.expand(-1, 3, -1, -1)
         return self.net((frames - self.mean.to(frames.dtype)) / self.std.to(frames.dtype))
@@ -379,7 +393,7 @@ class MobileNetV2FaceModel(nn.Module):
 
 @torch.no_grad()
 def frame_probabilities(
-    model: FrameEmotionModel, frames: Tensor, *, batch_size: int = 256
+    model: FrameEmotionModel, frames: Tensor, *, batch_size: int = 256, validate: bool = True
 ) -> Tensor:
     """Run a face model over many frames in chunks and return softmax probabilities.
 
@@ -387,6 +401,7 @@ def frame_probabilities(
         model: A :class:`FrameEmotionModel` (put it in eval mode first).
         frames: Face frames, values in ``[0, 1]``.
         batch_size: Frames per forward pass (>= 1).
+        validate: Check that the frames are finite and in ``[0, 1]`` (a device sync on CUDA).
 
     Shape:
         - frames: ``(n, channels, height, width)``; output ``(n, classes)``, float32.
@@ -396,9 +411,15 @@ def frame_probabilities(
         :func:`sertoolkit.pooling.pool_frames` after a reshape to ``(batch, frames, classes)``.
 
     Raises:
-        ValueError: On malformed frames or a bad ``batch_size``.
+        TypeError: If ``model`` is not callable.
+        ValueError: On malformed frames (with ``validate``, values outside ``[0, 1]``) or a
+            bad ``batch_size``.
     """
+    if not callable(model):
+        raise TypeError(f"Expected `model` to be callable, but got {type(model).__name__}.")
     check_rank("frames", frames, 4, "(n, channels, height, width)")
+    check_floating("frames", frames)
+    check_in_range("frames", frames, 0.0, 1.0, validate=validate)
     check_positive_int("batch_size", batch_size)
     starts = range(0, max(frames.shape[0], 1), batch_size)  # an empty batch runs once
     return torch.cat([model(frames[i : i + batch_size]).float().softmax(dim=-1) for i in starts])

@@ -39,12 +39,15 @@ from torch import Tensor, nn
 from sertoolkit._checkpoint import load_strict, read_state_dict
 from sertoolkit._validation import (
     check_choice,
+    check_fill,
+    check_finite,
     check_floating,
     check_lengths,
     check_non_negative_int,
     check_positive_int,
     check_rank,
     check_same_device,
+    check_tensor,
     describe,
     fail,
 )
@@ -92,8 +95,10 @@ def fix_length(
         length: Target number of frames (>= 0).
         side: ``"head"`` or ``"tail"``, the end of the utterance that is kept.
         lengths: Valid frames per example (default: all ``time`` frames are valid).
-        value: Fill value for padding.
-        validate: Check that ``lengths`` are in ``[0, time]`` (a device sync on CUDA).
+        value: Fill value for padding: finite and representable in the dtype of ``x``
+            (an integer for integer ``x``).
+        validate: Check that ``lengths`` are in ``[0, time]`` and that the valid frames of a
+            floating ``x`` are finite (a device sync on CUDA).
 
     Shape:
         - x: ``(batch, time, *)``
@@ -119,15 +124,23 @@ def fix_length(
     """
     check_non_negative_int("length", length)
     check_choice("side", side, ("head", "tail"))
+    check_tensor("x", x)
     if x.dim() < 2:
         raise fail("x", "a tensor of shape (batch, time, *)", describe(x))
+    value = check_fill("value", value, x.dtype)
     batch, time = x.shape[0], x.shape[1]
     if lengths is None:
         lengths = torch.full((batch,), time, dtype=torch.long, device=x.device)
+        check_finite("x", x, validate=validate)
     else:
         check_lengths("lengths", lengths, batch, time, validate=False)
         check_same_device("lengths", lengths, "x", x)
         check_lengths("lengths", lengths, batch, time, validate=validate)
+        if validate:
+            valid = lengths_to_mask(lengths, time, validate=False)
+            check_finite(
+                "x", x, validate=True, where=valid.view(batch, time, *([1] * (x.dim() - 2)))
+            )
     new_lengths = lengths.clamp(max=length)
     positions = torch.arange(length, device=x.device).unsqueeze(0)  # (1, length)
     start = (lengths - length).clamp(min=0) if side == "tail" else torch.zeros_like(lengths)
@@ -147,12 +160,16 @@ def _check_waveforms(waveforms: Tensor, lengths: Tensor | None, validate: bool) 
     check_rank("waveforms", waveforms, 2, "(batch, samples)")
     check_floating("waveforms", waveforms)
     if lengths is None:
+        check_finite("waveforms", waveforms, validate=validate)
         return torch.full(
             (waveforms.shape[0],), waveforms.shape[1], dtype=torch.long, device=waveforms.device
         )
     check_lengths("lengths", lengths, waveforms.shape[0], waveforms.shape[1], validate=False)
     check_same_device("lengths", lengths, "waveforms", waveforms)
     check_lengths("lengths", lengths, waveforms.shape[0], waveforms.shape[1], validate=validate)
+    if validate:
+        valid = lengths_to_mask(lengths, waveforms.shape[1], validate=False)
+        check_finite("waveforms", waveforms, validate=True, where=valid)
     return lengths.long()
 
 
@@ -349,6 +366,14 @@ class Wav2VecFeatures(nn.Module):
                 "Pass random_init=True to run with random weights (tests and smoke runs only); "
                 "nothing is ever downloaded."
             )
+        if checkpoint is not None:
+            if not isinstance(checkpoint, (str, os.PathLike)):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise TypeError(
+                    "Expected `checkpoint` to be a str or os.PathLike path, but got "
+                    f"{type(checkpoint).__name__}."
+                )
+            if not Path(checkpoint).is_file():  # before building a 95M-parameter model
+                raise FileNotFoundError(f"Wav2vec checkpoint not found: {str(checkpoint)!r}")
         build = {
             "base": torchaudio.models.wav2vec2_base,
             "large": torchaudio.models.wav2vec2_large,
@@ -441,9 +466,16 @@ def load_audio(path: str | os.PathLike[str], *, sample_rate: int = TARGET_SAMPLE
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        ValueError: If the file cannot be decoded or holds no samples (the message names it).
+        TypeError: If ``path`` is not a str or path.
+        ValueError: If the file cannot be decoded, holds no samples, holds a NaN or inf sample,
+            or is a wav whose header announces more samples than the file holds (truncated);
+            the message names the file.
     """
     check_positive_int("sample_rate", sample_rate)
+    if not isinstance(path, (str, os.PathLike)):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(
+            f"Expected `path` to be a str or os.PathLike path, but got {type(path).__name__}."
+        )
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"Audio file not found: {str(file)!r}")
@@ -460,10 +492,41 @@ def load_audio(path: str | os.PathLike[str], *, sample_rate: int = TARGET_SAMPLE
         raise ValueError(f"Could not decode audio file {str(file)!r}: {err}") from err
     if data.shape[0] == 0:
         raise ValueError(f"Audio file {str(file)!r} holds no samples.")
+    if file.suffix.lower() == ".wav":
+        _check_wav_complete(file)
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).any(axis=1).sum())
+        raise ValueError(f"Audio file {str(file)!r} holds {bad} NaN or inf sample(s).")
     wav = torch.as_tensor(np.ascontiguousarray(data, dtype=np.float32)).mean(dim=1)
     if rate != sample_rate:
         wav = torchaudio.functional.resample(wav, rate, sample_rate)
     return wav
+
+
+def _check_wav_complete(file: Path) -> None:
+    """Raise ``ValueError`` if a RIFF/WAVE file's ``data`` chunk is longer than the file.
+
+    libsndfile reads a truncated wav without an error (it clips the length to what is there),
+    so a file cut short in a copy would otherwise load as a shorter, valid utterance.
+    """
+    size = file.stat().st_size
+    with file.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return  # RF64, AIFF in disguise, ...: left to the decoder
+        offset = 12
+        while offset + 8 <= size:
+            f.seek(offset)
+            chunk = f.read(8)
+            name, length = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if name == b"data":
+                if length != 0xFFFFFFFF and offset + 8 + length > size:
+                    raise ValueError(
+                        f"Audio file {str(file)!r} is truncated: its header announces "
+                        f"{length} bytes of samples but the file holds {size - offset - 8}."
+                    )
+                return
+            offset += 8 + length + (length & 1)  # chunks are padded to an even size
 
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset(

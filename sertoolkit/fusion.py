@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sertoolkit._validation import (
+    check_finite,
     check_floating,
     check_generator,
     check_labels,
@@ -41,6 +42,7 @@ from sertoolkit._validation import (
     check_rank,
     check_same_device,
     check_same_shape,
+    check_tensor,
     check_unit_interval,
     describe,
     fail,
@@ -144,6 +146,20 @@ class FusionFn(Protocol):
     ) -> PseudoLabels:
         """Fuse one batch."""
         ...
+
+
+def _check_ignored(name: str, x: Tensor, ref_name: str, ref: Tensor) -> None:
+    """An input a rule does not read: its shape, dtype and device are checked, not its values."""
+    check_rank(name, x, 2, "(batch, classes)")
+    check_floating(name, x)
+    check_same_shape(name, x, ref_name, ref)
+    check_same_device(name, x, ref_name, ref)
+
+
+def _check_valid(valid: Tensor | None, ref: Tensor) -> None:
+    if valid is not None:
+        check_mask("valid", valid, ref.shape[0])
+        check_same_device("valid", valid, "visual_probs", ref)
 
 
 def _check_pair(
@@ -356,7 +372,8 @@ def masked_cross_entropy(logits: Tensor, pseudo: PseudoLabels, *, validate: bool
         logits: The model's scores on the strongly augmented batch, :math:`f = M_\theta(SA(x))`
             before the softmax.
         pseudo: Targets and mask from a fusion rule.
-        validate: Check that the targets are in range (a device sync on CUDA).
+        validate: Check that the targets are in range and the kept rows' logits finite (a
+            device sync on CUDA).
 
     Shape:
         - logits: ``(batch, classes)``
@@ -366,9 +383,12 @@ def masked_cross_entropy(logits: Tensor, pseudo: PseudoLabels, *, validate: bool
         The loss.
 
     Raises:
+        TypeError: If ``pseudo`` is not a :class:`PseudoLabels`.
         ValueError: If ``logits`` is not ``(batch, classes)`` floating, does not match the
             pseudo-labels' batch size or device, or (with ``validate``) a target is out of range.
     """
+    if not isinstance(pseudo, PseudoLabels):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"Expected `pseudo` to be a PseudoLabels, but got {type(pseudo).__name__}.")
     check_rank("logits", logits, 2, "(batch, classes)")
     check_floating("logits", logits)
     if logits.shape[0] != pseudo.batch_size:
@@ -379,6 +399,7 @@ def masked_cross_entropy(logits: Tensor, pseudo: PseudoLabels, *, validate: bool
         )
     check_same_device("pseudo.targets", pseudo.targets, "logits", logits)
     check_labels("pseudo.targets", pseudo.targets, logits.shape[1], validate=validate)
+    check_finite("logits", logits, validate=validate, where=pseudo.mask.unsqueeze(1))
     # Dropped rows are replaced by zeros *before* the cross-entropy: a non-finite dropped row
     # then contributes 0 to the loss and 0 (not NaN) to the gradient.
     keep = pseudo.mask.unsqueeze(1)
@@ -457,8 +478,9 @@ class WeightedFusion:
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> PseudoLabels:
-        """Fuse one batch (``generator`` is unused: the rule is deterministic)."""
-        del generator
+        """Fuse one batch (``generator`` is checked, not used: the rule is deterministic)."""
+        check_tensor("audio_probs", audio_probs)
+        check_generator(generator, audio_probs.device)
         return weighted_fusion(
             audio_probs,
             visual_probs,
@@ -473,8 +495,8 @@ class WeightedFusion:
 class AudioOnly:
     """FixMatch as a :class:`FusionFn`: see :func:`audio_only` (paper Eq. 3-4).
 
-    The visual input is ignored (only its shape is checked), and so is ``valid``: FixMatch
-    needs no visual evidence.
+    The visual input is not read (its shape, dtype and device are checked, not its values),
+    and ``valid`` is checked but not used: FixMatch needs no visual evidence.
 
     Attributes:
         threshold: Confidence threshold in ``[0, 1]`` (paper: 0.9).
@@ -497,10 +519,10 @@ class AudioOnly:
         generator: torch.Generator | None = None,
     ) -> PseudoLabels:
         """Pseudo-label one batch from the audio alone."""
-        del valid, generator
-        check_rank("visual_probs", visual_probs, 2, "(batch, classes)")
         check_rank("audio_probs", audio_probs, 2, "(batch, classes)")
-        check_same_shape("visual_probs", visual_probs, "audio_probs", audio_probs)
+        _check_ignored("visual_probs", visual_probs, "audio_probs", audio_probs)
+        _check_valid(valid, audio_probs)
+        check_generator(generator, audio_probs.device)
         return audio_only(audio_probs, self.threshold, validate=self.validate)
 
 
@@ -524,8 +546,7 @@ class VisualOnly:
         generator: torch.Generator | None = None,
     ) -> PseudoLabels:
         """Pseudo-label one batch from the face model alone."""
-        del generator
-        check_rank("audio_probs", audio_probs, 2, "(batch, classes)")
         check_rank("visual_probs", visual_probs, 2, "(batch, classes)")
-        check_same_shape("visual_probs", visual_probs, "audio_probs", audio_probs)
+        _check_ignored("audio_probs", audio_probs, "visual_probs", visual_probs)
+        check_generator(generator, visual_probs.device)
         return visual_only(visual_probs, valid=valid, validate=self.validate)

@@ -22,10 +22,15 @@ import torch
 from torch import Tensor, nn
 
 from sertoolkit._validation import (
+    check_finite,
     check_floating,
+    check_generator,
     check_integer,
     check_labels,
+    check_lengths,
+    check_mask,
     check_positive_int,
+    check_probs,
     check_rank,
     check_same_device,
     check_same_shape,
@@ -52,7 +57,9 @@ def _check_logits(name: str, logits: Tensor) -> None:
     check_floating(name, logits)
 
 
-def fixmatch_loss(weak_logits: Tensor, strong_logits: Tensor, threshold: float) -> Tensor:
+def fixmatch_loss(
+    weak_logits: Tensor, strong_logits: Tensor, threshold: float, *, validate: bool = True
+) -> Tensor:
     r"""FixMatch's unlabelled loss (paper Eq. 3-4).
 
     .. math::
@@ -68,6 +75,8 @@ def fixmatch_loss(weak_logits: Tensor, strong_logits: Tensor, threshold: float) 
         weak_logits: Logits on the weakly augmented batch.
         strong_logits: Logits on the strongly augmented batch (gradient flows here).
         threshold: :math:`\tau` in ``[0, 1]`` (paper: 0.9), strict.
+        validate: Check that every weak row and every kept strong row is finite (a device
+            sync on CUDA). A non-finite weak row would otherwise never be kept, silently.
 
     Shape:
         - weak_logits, strong_logits: ``(batch, classes)``
@@ -77,20 +86,23 @@ def fixmatch_loss(weak_logits: Tensor, strong_logits: Tensor, threshold: float) 
         The loss.
 
     Raises:
-        ValueError: If the logits are malformed or differ in shape, or ``threshold`` is outside
-            ``[0, 1]``.
+        ValueError: If the logits are malformed or differ in shape, ``threshold`` is outside
+            ``[0, 1]``, or (with ``validate``) a weak or kept strong row is not finite.
     """
     tau = check_unit_interval("threshold", threshold)
     _check_logits("weak_logits", weak_logits)
     _check_logits("strong_logits", strong_logits)
     check_same_shape("strong_logits", strong_logits, "weak_logits", weak_logits)
     check_same_device("strong_logits", strong_logits, "weak_logits", weak_logits)
+    check_finite("weak_logits", weak_logits, validate=validate)
     weak_probs = weak_logits.detach().float().softmax(dim=1)
     pseudo = audio_only(weak_probs, tau, validate=False)
+    if validate:
+        check_finite("strong_logits", strong_logits, validate=True, where=pseudo.mask.unsqueeze(1))
     return masked_cross_entropy(strong_logits, pseudo, validate=False)
 
 
-def pi_model_loss(logits_a: Tensor, logits_b: Tensor) -> Tensor:
+def pi_model_loss(logits_a: Tensor, logits_b: Tensor, *, validate: bool = True) -> Tensor:
     r"""Pi-model consistency loss (Laine & Aila 2017, Sec. 2.1).
 
     The squared difference of the softmaxes of two stochastic forward passes of the same
@@ -105,6 +117,7 @@ def pi_model_loss(logits_a: Tensor, logits_b: Tensor) -> Tensor:
     Args:
         logits_a: Logits of the first pass.
         logits_b: Logits of the second pass.
+        validate: Check that both are finite (a device sync on CUDA).
 
     Shape:
         - logits_a, logits_b: ``(batch, classes)``
@@ -114,12 +127,15 @@ def pi_model_loss(logits_a: Tensor, logits_b: Tensor) -> Tensor:
         The loss.
 
     Raises:
-        ValueError: If the logits are malformed or differ in shape.
+        ValueError: If the logits are malformed, differ in shape or (with ``validate``) are
+            not finite.
     """
     _check_logits("logits_a", logits_a)
     _check_logits("logits_b", logits_b)
     check_same_shape("logits_b", logits_b, "logits_a", logits_a)
     check_same_device("logits_b", logits_b, "logits_a", logits_a)
+    check_finite("logits_a", logits_a, validate=validate)
+    check_finite("logits_b", logits_b, validate=validate)
     pa = logits_a.float().softmax(dim=1)
     pb = logits_b.float().softmax(dim=1)
     return (pa - pb).square().sum() / max(pa.numel(), 1)
@@ -237,8 +253,9 @@ class TemporalEnsembling(nn.Module):
 
         Args:
             ids: Global example ids in ``[0, num_examples)``.
-            probs: The model's predicted distributions for them.
-            validate: Check that the ids are in range (a device sync on CUDA).
+            probs: The model's predicted distributions for them (probabilities, not logits).
+            validate: Check that the ids are in range and ``probs`` rows are distributions
+                (a device sync on CUDA); a NaN stored here would stay in the ensemble.
 
         Shape:
             - ids: ``(batch,)`` integer; probs: ``(batch, classes)``.
@@ -251,6 +268,8 @@ class TemporalEnsembling(nn.Module):
         check_floating("probs", probs)
         if tuple(probs.shape) != (ids.shape[0], self.num_classes):
             raise fail("probs", f"of shape {(ids.shape[0], self.num_classes)}", describe(probs))
+        check_same_device("probs", probs, "ensemble", self.ensemble)
+        check_probs("probs", probs, validate=validate)
         z = probs.detach().to(self.ensemble.dtype)
         new = self.alpha * self.ensemble[ids] + (1.0 - self.alpha) * z
         self.ensemble[ids] = new
@@ -268,13 +287,15 @@ class TemporalEnsembling(nn.Module):
         Args:
             logits: The model's logits for examples ``ids``.
             ids: Global example ids in ``[0, num_examples)``.
-            validate: Check that the ids are in range (a device sync on CUDA).
+            validate: Check that the ids are in range and the logits finite (a device sync
+                on CUDA).
 
         Shape:
             - logits: ``(batch, classes)``; ids: ``(batch,)``; output ``()``.
         """
         _check_logits("logits", logits)
         self._check_ids(ids, validate)
+        check_finite("logits", logits, validate=validate)
         if tuple(logits.shape) != (ids.shape[0], self.num_classes):
             raise fail("logits", f"of shape {(ids.shape[0], self.num_classes)}", describe(logits))
         probs = logits.float().softmax(dim=1)
@@ -336,6 +357,16 @@ def _pad_time(x: Tensor, time: int) -> Tensor:
     return nn.functional.pad(x, (0, 0, 0, time - x.shape[1]))
 
 
+def _check_batch(name: str, x: Tensor, len_name: str, lengths: Tensor, validate: bool) -> None:
+    check_rank(name, x, 3, "(batch, time, dim)")
+    check_floating(name, x)
+    check_lengths(len_name, lengths, x.shape[0], x.shape[1], validate=validate)
+    check_same_device(len_name, lengths, name, x)
+    if validate:
+        valid = torch.arange(x.shape[1], device=x.device) < lengths.unsqueeze(1)
+        check_finite(name, x, validate=True, where=valid.unsqueeze(2))
+
+
 def cmkt_ssl_loss(
     model: SSLModel,
     x_l: Tensor,
@@ -352,6 +383,7 @@ def cmkt_ssl_loss(
     lambda_u: float = 0.1,
     generator: torch.Generator | None = None,
     concatenate: bool = True,
+    validate: bool = True,
 ) -> SSLStep:
     r"""The loss of one training step of Algorithm 1: labelled CE plus fused unlabelled CE.
 
@@ -371,9 +403,12 @@ def cmkt_ssl_loss(
     encoder runs once on 2B examples), then the weak view's forward without gradient (it only
     labels; the model stays in its current mode, as in FixMatch), then fusion and the losses.
 
-    No host-device synchronisation happens here: no ``.item()``, no branching on values;
-    masks stay on the device, and the library calls inside run with ``validate=False``.
-    Check inputs once, outside the loop, if needed.
+    With ``validate=False`` no host-device synchronisation happens here: no ``.item()``, no
+    branching on values; masks stay on the device, and the library calls inside run with
+    ``validate=False``. Shapes, dtypes and Python types are checked either way; the default
+    ``validate=True`` also checks values (lengths and labels in range, finite valid frames,
+    visual rows that are distributions), which costs a few syncs per call: switch it off in
+    a training loop once the data are known to be clean.
 
     Args:
         model: The classifier (:class:`SSLModel`), e.g.
@@ -392,26 +427,52 @@ def cmkt_ssl_loss(
         generator: Source of the augmentations' and the fusion rule's randomness.
         concatenate: One forward for both strong views (``False``: two forwards; the same
             result, for models whose batch statistics must not mix, e.g. batch norm).
+        validate: Check input values too (see above).
 
     Shape:
         - x_l: ``(B_l, T_l, D)``; lengths_l, y_l: ``(B_l,)``
         - x_u: ``(B_u, T_u, D)``; lengths_u, visual_valid: ``(B_u,)``
         - visual_probs: ``(B_u, classes)``
 
+    An empty labelled batch gives a labelled term of 0 (not NaN), as an empty unlabelled batch
+    already does.
+
     Returns:
         An :class:`SSLStep`; call ``.loss.backward()``.
 
     Raises:
-        ValueError: If the feature dimensions of ``x_l`` and ``x_u`` differ or ``lambda_u`` is
-            negative (shape checks only, no device sync).
+        TypeError: If an argument has the wrong Python type (``fusion``, ``weak`` and
+            ``strong`` must be callable).
+        ValueError: If a tensor has the wrong rank or dtype, the batch sizes or feature
+            dimensions disagree, ``lambda_u`` is negative or not finite, or (with
+            ``validate``) a value is out of range.
     """
-    check_rank("x_l", x_l, 3, "(batch, time, dim)")
-    check_rank("x_u", x_u, 3, "(batch, time, dim)")
+    _check_batch("x_l", x_l, "lengths_l", lengths_l, validate)
+    _check_batch("x_u", x_u, "lengths_u", lengths_u, validate)
     if x_l.shape[2] != x_u.shape[2]:
         raise fail("x_u", f"features of dimension {x_l.shape[2]} like `x_l`", describe(x_u))
+    if x_u.dtype != x_l.dtype:
+        raise fail("x_u", f"of the dtype of `x_l` ({x_l.dtype})", describe(x_u))
+    check_labels("y_l", y_l, None, validate=False)
+    if y_l.shape[0] != x_l.shape[0]:
+        raise fail("y_l", f"of shape ({x_l.shape[0]},), one label per example", describe(y_l))
+    check_same_device("y_l", y_l, "x_l", x_l)
+    check_rank("visual_probs", visual_probs, 2, "(batch, classes)")
+    check_floating("visual_probs", visual_probs)
+    if visual_probs.shape[0] != x_u.shape[0]:
+        raise fail("visual_probs", f"a tensor with {x_u.shape[0]} rows", describe(visual_probs))
+    if visual_valid is not None:
+        check_mask("visual_valid", visual_valid, x_u.shape[0])
+    check_probs("visual_probs", visual_probs, validate=validate, rows=visual_valid)
+    for name, fn in (("model", model), ("fusion", fusion), ("weak", weak), ("strong", strong)):
+        if not callable(fn):
+            raise TypeError(f"Expected `{name}` to be callable, but got {type(fn).__name__}.")
+    if isinstance(lambda_u, bool) or not isinstance(lambda_u, (int, float)):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"Expected `lambda_u` to be a float, but got {type(lambda_u).__name__}.")
     lam = float(lambda_u)
     if not (math.isfinite(lam) and lam >= 0):
         raise fail("lambda_u", "a finite number >= 0", lambda_u)
+    check_generator(generator, x_l.device)
     strong_l = strong(x_l, lengths_l, generator=generator)
     strong_u = strong(x_u, lengths_u, generator=generator)
     weak_u = weak(x_u, lengths_u, generator=generator)
@@ -429,6 +490,11 @@ def cmkt_ssl_loss(
     with torch.no_grad():
         audio = model(weak_u, lengths_u, validate=False).float().softmax(dim=-1)
     pseudo = fusion(audio, visual_probs.to(audio.dtype), valid=visual_valid, generator=generator)
-    loss_l = nn.functional.cross_entropy(logits_l.float(), y_l)
+    if validate:
+        check_labels("y_l", y_l, logits_l.shape[1], validate=True)
+    # the mean over the labelled batch; an empty batch gives 0, not 0 / 0
+    loss_l = nn.functional.cross_entropy(logits_l.float(), y_l, reduction="sum") / max(
+        y_l.shape[0], 1
+    )
     loss_u = masked_cross_entropy(logits_u, pseudo, validate=False)
     return SSLStep(loss_l + lam * loss_u, loss_l, loss_u, pseudo)

@@ -135,6 +135,8 @@ def random_mask(
     """
     check_non_negative_int("batch_size", batch_size)
     eps = check_unit_interval("rate", rate)
+    if generator is not None and not isinstance(generator, torch.Generator):  # pyright: ignore[reportUnnecessaryIsInstance]
+        check_generator(generator, device)  # raises the TypeError
     if device is None and generator is not None:
         device = generator.device
     check_generator(generator, device)

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from sertoolkit._validation import (
+    check_integer,
     check_labels,
     check_positive_int,
     check_rank,
@@ -47,10 +48,13 @@ def _check_pair(preds: Tensor, targets: Tensor, num_classes: int | None, validat
     check_same_device("targets", targets, "preds", preds)
 
 
-def _check_confusion(confusion: Tensor) -> None:
+def _check_confusion(confusion: Tensor, validate: bool) -> None:
     check_rank("confusion", confusion, 2, "(classes, classes)")
+    check_integer("confusion", confusion)
     if confusion.shape[0] != confusion.shape[1] or confusion.shape[0] < 1:
         raise fail("confusion", "a non-empty square matrix", describe(confusion))
+    if validate and int(confusion.min()) < 0:
+        raise fail("confusion", "non-negative counts", f"a minimum of {int(confusion.min())}")
 
 
 def confusion_matrix(
@@ -90,24 +94,40 @@ def confusion_matrix(
     return counts[: num_classes * num_classes].reshape(num_classes, num_classes)
 
 
-def accuracy_from_confusion(confusion: Tensor) -> Tensor:
+def accuracy_from_confusion(confusion: Tensor, *, validate: bool = True) -> Tensor:
     """WA from a confusion matrix: trace / total (0 when empty).
 
+    Args:
+        confusion: Counts, rows = true class, as :func:`confusion_matrix` returns them.
+        validate: Check that no count is negative (a device sync on CUDA).
+
     Shape:
-        - confusion: ``(classes, classes)``; output: ``()`` float32.
+        - confusion: ``(classes, classes)``, integer; output: ``()`` float32.
+
+    Raises:
+        ValueError: If ``confusion`` is not a non-empty square integer matrix, or (with
+            ``validate``) holds a negative count.
     """
-    _check_confusion(confusion)
+    _check_confusion(confusion, validate)
     c = confusion.float()
     return c.diagonal().sum() / c.sum().clamp(min=1.0)
 
 
-def unweighted_accuracy_from_confusion(confusion: Tensor) -> Tensor:
+def unweighted_accuracy_from_confusion(confusion: Tensor, *, validate: bool = True) -> Tensor:
     """UA from a confusion matrix: mean recall over classes with at least one true example.
 
+    Args:
+        confusion: Counts, rows = true class, as :func:`confusion_matrix` returns them.
+        validate: Check that no count is negative (a device sync on CUDA).
+
     Shape:
-        - confusion: ``(classes, classes)``; output: ``()`` float32.
+        - confusion: ``(classes, classes)``, integer; output: ``()`` float32.
+
+    Raises:
+        ValueError: If ``confusion`` is not a non-empty square integer matrix, or (with
+            ``validate``) holds a negative count.
     """
-    _check_confusion(confusion)
+    _check_confusion(confusion, validate)
     c = confusion.float()
     support = c.sum(dim=1)
     present = support > 0
@@ -115,16 +135,24 @@ def unweighted_accuracy_from_confusion(confusion: Tensor) -> Tensor:
     return torch.where(present, recall, 0.0).sum() / present.sum().clamp(min=1)
 
 
-def weighted_f1_from_confusion(confusion: Tensor) -> Tensor:
+def weighted_f1_from_confusion(confusion: Tensor, *, validate: bool = True) -> Tensor:
     """Weighted F1 from a confusion matrix: per-class F1 weighted by true-class support.
 
     Per class, ``F1 = 2 TP / (2 TP + FP + FN)`` (0 when the class is never true nor
     predicted, scikit-learn's ``zero_division=0``).
 
+    Args:
+        confusion: Counts, rows = true class, as :func:`confusion_matrix` returns them.
+        validate: Check that no count is negative (a device sync on CUDA).
+
     Shape:
-        - confusion: ``(classes, classes)``; output: ``()`` float32.
+        - confusion: ``(classes, classes)``, integer; output: ``()`` float32.
+
+    Raises:
+        ValueError: If ``confusion`` is not a non-empty square integer matrix, or (with
+            ``validate``) holds a negative count.
     """
-    _check_confusion(confusion)
+    _check_confusion(confusion, validate)
     c = confusion.float()
     tp = c.diagonal()
     support = c.sum(dim=1)
@@ -140,7 +168,7 @@ def weighted_accuracy(preds: Tensor, targets: Tensor, *, validate: bool = True) 
     Args:
         preds: Predicted class indices.
         targets: True class indices.
-        validate: Unused for value checks (kept for a uniform signature); shapes are checked.
+        validate: Check that no index is negative (a device sync on CUDA).
 
     Shape:
         - preds, targets: ``(n,)``, integer; output: ``()`` float32, 0 for ``n = 0``.
@@ -149,7 +177,8 @@ def weighted_accuracy(preds: Tensor, targets: Tensor, *, validate: bool = True) 
         The accuracy in ``[0, 1]``.
 
     Raises:
-        ValueError: If ``preds`` and ``targets`` are not integer ``(n,)`` tensors of one shape.
+        ValueError: If ``preds`` and ``targets`` are not integer ``(n,)`` tensors of one shape,
+            or (with ``validate``) hold a negative index.
 
     Examples:
         >>> import torch
@@ -157,6 +186,10 @@ def weighted_accuracy(preds: Tensor, targets: Tensor, *, validate: bool = True) 
         tensor(0.7500)
     """
     _check_pair(preds, targets, None, validate)
+    if validate:
+        for name, x in (("preds", preds), ("targets", targets)):
+            if x.numel() and int(x.min()) < 0:
+                raise fail(name, "class indices >= 0", f"a minimum of {int(x.min())}")
     return (preds == targets).float().sum() / max(preds.shape[0], 1)
 
 

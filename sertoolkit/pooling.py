@@ -76,8 +76,8 @@ def frame_indices(
     # flooring) makes 0.24 s * 25 fps = 6.000000000000001 land on frame 6 as intended.
     count = math.floor(num_frames / step) + 2
     k = torch.arange(count, dtype=torch.float64)
-    idx = torch.round(k * step).long()
-    idx = idx[idx < num_frames]
+    positions = torch.round(k * step)
+    idx = positions[positions < num_frames].long()  # filter before the cast: no overflow
     if step < 1.0:  # several samples can round to one frame: keep each frame once
         first = torch.ones_like(idx, dtype=torch.bool)
         first[1:] = idx[1:] != idx[:-1]

@@ -81,7 +81,10 @@ class PaperSchedule:
         if step < warmup_steps:
             return self.start_lr + (self.peak_lr - self.start_lr) * step / warmup_steps
         periods = math.floor((step - warmup_steps) / (self.decay_every * self.steps_per_epoch))
-        return self.peak_lr / self.decay**periods
+        try:
+            return self.peak_lr / self.decay**periods
+        except OverflowError:  # decay ** periods passes 1.8e308 (~4,500 periods at 1.17)
+            return 0.0
 
     def __call__(self, step: int) -> float:
         """Multiplier of ``peak_lr`` at ``step`` (what ``LambdaLR`` expects)."""
@@ -102,7 +105,8 @@ def paper_lr_scheduler(optimizer: torch.optim.Optimizer, schedule: PaperSchedule
         The scheduler; call ``.step()`` after every ``optimizer.step()``.
 
     Raises:
-        TypeError: If ``schedule`` is not a :class:`PaperSchedule`.
+        TypeError: If ``optimizer`` is not an optimiser or ``schedule`` not a
+            :class:`PaperSchedule`.
 
     Examples:
         >>> model = torch.nn.Linear(4, 2)
@@ -111,6 +115,11 @@ def paper_lr_scheduler(optimizer: torch.optim.Optimizer, schedule: PaperSchedule
         >>> opt.param_groups[0]["lr"]
         0.0025
     """
+    if not isinstance(optimizer, torch.optim.Optimizer):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(
+            "Expected `optimizer` to be a torch.optim.Optimizer, but got "
+            f"{type(optimizer).__name__}."
+        )
     if not isinstance(schedule, PaperSchedule):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(
             f"Expected `schedule` to be a PaperSchedule, but got {type(schedule).__name__}."

@@ -17,9 +17,10 @@ Class order in every tuple is the index order used by tensors.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import overload
+from typing import cast, overload
 
 import torch
 from torch import Tensor
@@ -83,6 +84,23 @@ class LabelMap:
 
     def __post_init__(self) -> None:
         for name, names in (("source", self.source), ("target", self.target)):
+            # a string is a sequence of one-letter names: refuse it rather than read "abc" as
+            # the classes ("a", "b", "c")
+            given = cast(object, names)
+            if not isinstance(given, (tuple, list)) or not all(
+                isinstance(n, str) for n in cast(list[object], given)
+            ):
+                raise TypeError(
+                    f"Expected `{name}` to be a tuple of class names (str), but got "
+                    f"{type(names).__name__}."
+                )
+            object.__setattr__(self, name, tuple(names))
+        if not isinstance(self.mapping, Mapping):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(
+                f"Expected `mapping` to be a mapping of class names, but got "
+                f"{type(self.mapping).__name__}."
+            )
+        for name, names in (("source", self.source), ("target", self.target)):
             if len(set(names)) != len(names) or not names:
                 raise fail(name, "a non-empty tuple of distinct class names", names)
         for s, t in self.mapping.items():
@@ -104,6 +122,8 @@ class LabelMap:
         Built once per dtype and device and cached, so repeated calls copy nothing to the
         device.
         """
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"Expected `dtype` to be a floating torch.dtype, but got {dtype!r}.")
         key = (dtype, torch.device(device) if device is not None else torch.device("cpu"))
         if key not in self._cache:
             m = torch.zeros((len(self.source), len(self.target)), dtype=dtype)
@@ -143,6 +163,10 @@ EXPRESSION_TO_IEMOCAP = LabelMap(
 
 
 def _check_source(probs: Tensor, label_map: LabelMap, validate: bool) -> None:
+    if not isinstance(label_map, LabelMap):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(
+            f"Expected `label_map` to be a LabelMap, but got {type(label_map).__name__}."
+        )
     check_probs("probs", probs, validate=validate)
     if probs.shape[1] != len(label_map.source):
         raise fail(
@@ -241,7 +265,8 @@ def sentiment_from_score(
 
     Args:
         score: A score in ``[-1, 1]``, or a floating tensor of them.
-        atol: Boundary tolerance (>= 0).
+        atol: Boundary tolerance (finite, >= 0); for a tensor at least the rounding error of
+            0.1 in its dtype (``eps * 0.1``: 7.8e-4 in bfloat16, 9.8e-5 in float16).
         validate: Check that tensor scores are in range (a device sync on CUDA).
 
     Returns:
@@ -254,9 +279,16 @@ def sentiment_from_score(
         >>> [SENTIMENTS[sentiment_from_score(s)] for s in (-0.5, -0.1, 0.1, 0.2)]
         ['negative', 'neutral', 'neutral', 'positive']
     """
+    if isinstance(atol, bool) or not isinstance(atol, (int, float)):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"Expected `atol` to be a float, but got {type(atol).__name__}.")
+    if not (math.isfinite(atol) and atol >= 0.0):
+        raise fail("atol", "a finite number >= 0", atol)
     if isinstance(score, Tensor):
         if not score.is_floating_point():
             raise fail("score", "a floating-point tensor", describe(score))
+        # +-0.1 is not exact in binary: in a low-precision dtype (bfloat16 stores 0.1 as
+        # 0.10009765625) the boundary must absorb the dtype's rounding too
+        atol = max(atol, torch.finfo(score.dtype).eps * _BOUNDARY)
         s = score.double()
         if (
             validate

@@ -13,7 +13,7 @@ def _unlabelled_loss(x, lengths, audio, frame_probs, frame_mask, logits):
     strong = spec_augment(
         x, time_masks=2, time_width=10, freq_masks=2, freq_width=5, lengths=lengths, validate=False
     )
-    weak = feature_dropout(x, 0.1)
+    weak = feature_dropout(x, 0.1, validate=False)
     visual, has_face = pool_frames(frame_probs, frame_mask, validate=False)
     ff2 = weighted_fusion(audio, visual, 0.2, 0.9, valid=has_face, validate=False)
     ff1 = consistent_and_random(audio, visual, 0.5, valid=has_face, validate=False)

@@ -1226,10 +1226,12 @@ def test_extract_bad_arguments(tmp_path: Path) -> None:
     for kwargs in (
         {"max_frames": 0},
         {"max_frames": -3},
-        {"max_frames": 2.5},
         {"max_frames": 8, "batch_size": 0},
     ):
         with pytest.raises(ValueError, match=r"max_frames|batch_size"):
+            extract_features(files, SpectrogramFeatures(), tmp_path / "cache", **kwargs)
+    for kwargs in ({"max_frames": 2.5}, {"max_frames": 8, "batch_size": True}):
+        with pytest.raises(TypeError, match=r"max_frames|batch_size"):
             extract_features(files, SpectrogramFeatures(), tmp_path / "cache", **kwargs)
 
 
@@ -1289,3 +1291,46 @@ def test_iemocap_a_line_with_an_utterance_id_is_never_skipped(tmp_path: Path):
     file.write_text("".join(lines))
     with pytest.raises(DatasetFormatError, match=rf"{file.name}:{at + 1}.*Ses01F_impro01_F000"):
         read_iemocap(root, check_counts=False)
+
+
+def test_extract_skips_truncated_nan_and_float16_overflow_files(tmp_path: Path) -> None:
+    """Issue #13: each of these was cached as ``ok`` before; now each is skipped with a reason."""
+    folder = tmp_path / "wav"
+    good = fx.write_wav(folder / "good.wav", fx.tone(0.3, 300.0, 0))
+    truncated = folder / "truncated.wav"
+    whole = fx.write_wav(folder / "whole.wav", fx.tone(0.3, 300.0, 1)).read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 2])  # header announces twice the data
+    nan = folder / "nan.wav"
+    wav = fx.tone(0.3, 300.0, 2).astype(np.float32)
+    wav[100] = np.nan
+    soundfile.write(str(nan), wav, fx.RATE, subtype="FLOAT")
+    loud = folder / "loud.wav"
+    soundfile.write(str(loud), fx.tone(0.3, 300.0, 3) * 1e4, fx.RATE, subtype="FLOAT")
+    files = [good, truncated, nan, loud]
+    fs = extract_features(
+        files,
+        SpectrogramFeatures(normalize=False),
+        tmp_path / "cache",
+        max_frames=40,
+        batch_size=2,
+    )
+    reasons = {s.path: s.reason for s in fs.skipped}
+    assert set(reasons) == {truncated, nan, loud}
+    assert "truncated" in reasons[truncated]
+    assert "NaN or inf" in reasons[nan]
+    assert "float16" in reasons[loud]
+    assert fs.ok.tolist() == [True, False, False, False]
+    assert np.isfinite(fs.features[0]).all()
+
+
+def test_load_audio_refuses_truncated_and_nan_wavs(tmp_path: Path) -> None:
+    whole = fx.write_wav(tmp_path / "whole.wav", fx.tone(0.2, 300.0, 0))
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="truncated"):
+        load_audio(cut)
+    nan = tmp_path / "nan.wav"
+    soundfile.write(str(nan), np.full(800, np.nan, np.float32), fx.RATE, subtype="FLOAT")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        load_audio(nan)
+    assert load_audio(whole).shape[0] == soundfile.info(str(whole)).frames

@@ -272,7 +272,7 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("class threshold", lambda: fusion.WeightedFusion(0.5, 1.5), "threshold"),
     ("audio class threshold", lambda: fusion.AudioOnly(1.5), "threshold"),
     ("audio class visual shape", lambda: fusion.AudioOnly()(P, P[:1]), "visual_probs"),
-    ("visual class audio shape", lambda: fusion.VisualOnly()(P[:1], P), "visual_probs"),
+    ("visual class audio shape", lambda: fusion.VisualOnly()(P[:1], P), "audio_probs"),
     # pooling
     ("num_frames<0", lambda: pooling.frame_indices(-1), "num_frames"),
     ("fps 0", lambda: pooling.frame_indices(10, fps=0.0), "fps"),

@@ -42,7 +42,7 @@ SCRIPT = textwrap.dedent(
             lengths = torch.stack([lengths, torch.full_like(lengths, -7)], 1)[:, 0]
         fill = (0.0, -1.5, 3.0)[case % 3]
         seed = 100 + case
-        want = spec_augment(x, **settings, lengths=lengths, fill=fill,
+        want = spec_augment(x, **settings, lengths=lengths, fill=fill, validate=False,
                             generator=torch.Generator().manual_seed(seed))
         g = torch.Generator().manual_seed(seed)
         if case % 5 == 1:  # a transposed preallocated buffer
@@ -61,7 +61,7 @@ SCRIPT = textwrap.dedent(
             assert got is out
         # the generator advanced exactly as the eager path's did
         ref = torch.Generator().manual_seed(seed)
-        spec_augment(x, **settings, lengths=lengths, fill=fill, generator=ref)
+        spec_augment(x, **settings, lengths=lengths, fill=fill, generator=ref, validate=False)
         assert torch.equal(torch.rand(4, generator=g), torch.rand(4, generator=ref))
         checked += int(not torch.equal(want, x))
     assert checked > 20, checked  # most cases mask something

@@ -75,3 +75,16 @@ def test_bad_options_fail_in_one_line(option: str):
     )
     assert proc.returncode == 2
     assert option in proc.stderr
+
+
+def test_help_states_each_default_once() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent.parent / "benchmarks" / "throughput.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "(default: None)" not in out and "(default: False)" not in out
+    assert "default 3, quick 1" in " ".join(out.split())

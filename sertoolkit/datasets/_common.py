@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,30 @@ Split = Literal["train", "val", "test"]
 """The three splits of a labelled dataset."""
 
 SPLITS: tuple[Split, ...] = get_args(Split)
+
+
+def check_str(name: str, value: object, *, optional: bool = False) -> None:
+    """Raise ``TypeError`` unless ``value`` is a ``str`` (or ``None`` when ``optional``)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"Expected `{name}` to be a str, but got {type(value).__name__}.")
+
+
+def check_split(name: str, value: object) -> None:
+    """A split name: a ``str`` (``TypeError``) among :data:`SPLITS` (``ValueError``)."""
+    check_str(name, value)
+    if value not in SPLITS:
+        raise ValueError(f"Expected `{name}` to be one of {SPLITS}, but got {value!r}.")
+
+
+def as_path(name: str, value: object) -> Path:
+    """A ``str`` or ``os.PathLike`` as a :class:`~pathlib.Path`; else a ``TypeError``."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"Expected `{name}` to be a str or os.PathLike path, but got {type(value).__name__}."
+        )
+    return Path(value)  # pyright: ignore[reportUnknownArgumentType]
 
 
 def process_group(distributed: bool) -> tuple[int, int]:
@@ -47,6 +73,12 @@ class DatasetFormatError(ValueError):
     """
 
     def __init__(self, file: Path, line: int | None, message: str) -> None:
+        file = as_path("file", file)
+        if line is not None and (isinstance(line, bool) or not isinstance(line, int)):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"Expected `line` to be an int or None, but got {type(line).__name__}.")
+        if line is not None and line < 1:
+            raise ValueError(f"Expected `line` to be a 1-based line number, but got {line}.")
+        check_str("message", message)
         self.file = file
         self.line = line
         where = f"{file}:{line}" if line is not None else f"{file}"
@@ -59,6 +91,10 @@ class Skipped:
 
     path: Path
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", as_path("path", self.path))
+        check_str("reason", self.reason)
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
@@ -85,6 +121,23 @@ class Utterance:
     speaker: str | None = None
     score: float | None = None
 
+    def __post_init__(self) -> None:
+        check_str("id", self.id)
+        object.__setattr__(self, "audio", as_path("audio", self.audio))
+        if isinstance(self.label, bool) or not isinstance(self.label, int):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"Expected `label` to be an int, but got {type(self.label).__name__}.")
+        if self.label < 0:
+            raise ValueError(f"Expected `label` to be a class index >= 0, but got {self.label}.")
+        check_split("split", self.split)
+        check_str("speaker", self.speaker, optional=True)
+        if self.score is not None:
+            if isinstance(self.score, bool) or not isinstance(self.score, (int, float)):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise TypeError(
+                    f"Expected `score` to be a float or None, but got {type(self.score).__name__}."
+                )
+            if not math.isfinite(self.score):
+                raise ValueError(f"Expected `score` to be finite, but got {self.score}.")
+
 
 @dataclass
 class LabelledDataset:
@@ -105,13 +158,35 @@ class LabelledDataset:
     skipped: list[Skipped] = field(default_factory=list[Skipped])
     excluded: dict[str, int] = field(default_factory=dict[str, int])
 
+    def __post_init__(self) -> None:
+        check_str("name", self.name)
+        if not isinstance(self.classes, tuple) or not all(isinstance(c, str) for c in self.classes):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(
+                f"Expected `classes` to be a tuple of class names (str), but got "
+                f"{type(self.classes).__name__}."
+            )
+        for name, items, kind in (
+            ("utterances", self.utterances, Utterance),
+            ("skipped", self.skipped, Skipped),
+        ):
+            if not isinstance(items, list) or not all(isinstance(i, kind) for i in items):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise TypeError(
+                    f"Expected `{name}` to be a list of {kind.__name__}, but got "
+                    f"{type(items).__name__}."
+                )
+        bad = [u.id for u in self.utterances if u.label >= len(self.classes)]
+        if bad:
+            raise ValueError(
+                f"Expected `utterances` to have labels in [0, {len(self.classes)}), but got "
+                f"{len(bad)} beyond, e.g. {bad[0]!r}."
+            )
+
     def __len__(self) -> int:
         return len(self.utterances)
 
     def select(self, split: Split) -> list[Utterance]:
         """The utterances of one split, in order."""
-        if split not in SPLITS:
-            raise ValueError(f"Expected `split` to be one of {SPLITS}, but got {split!r}.")
+        check_split("split", split)
         return [u for u in self.utterances if u.split == split]
 
     def counts(self, split: Split | None = None) -> dict[str, int]:

@@ -9,7 +9,8 @@ list of audio files and stores, in ``<cache_dir>/<key>/``:
   :func:`sertoolkit.features.fix_length`), read back with ``numpy.load(..., mmap_mode="r")``;
 * ``lengths.npy``: ``(files,)`` int64 valid frames;
 * ``ok.npy``: ``(files,)`` bool, ``False`` for a file that was skipped (its row is zeros);
-* ``skipped.json``: the skipped files and why (unreadable, empty, too short for one frame);
+* ``skipped.json``: the skipped files and why (unreadable, truncated, empty, NaN or inf
+  samples, too short for one frame, features that are not finite in float16);
 * ``meta.json``: the settings the key was made from.
 
 The key hashes the extractor's class, settings and weights, ``max_frames``, and every file's
@@ -35,7 +36,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from sertoolkit.datasets._common import Skipped, process_group
+from sertoolkit.datasets._common import Skipped, as_path, process_group
 from sertoolkit.features import TARGET_SAMPLE_RATE, fix_length, load_audio
 
 __all__ = ["FeatureSet", "extract_features"]
@@ -59,12 +60,56 @@ class FeatureSet:
     skipped: list[Skipped] = field(default_factory=list[Skipped])
     path: Path = Path()
 
+    def __post_init__(self) -> None:
+        for name in ("features", "lengths", "ok"):
+            if not isinstance(getattr(self, name), np.ndarray):
+                raise TypeError(
+                    f"Expected `{name}` to be a numpy array, but got "
+                    f"{type(getattr(self, name)).__name__}."
+                )
+        n = self.features.shape[0] if self.features.ndim == 3 else -1
+        if n < 0:
+            raise ValueError(
+                "Expected `features` to be a (files, frames, dim) array, but got shape "
+                f"{self.features.shape}."
+            )
+        for name in ("lengths", "ok"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(
+                    f"Expected `{name}` to be of shape ({n},), one entry per file, but got shape "
+                    f"{getattr(self, name).shape}."
+                )
+        self.path = as_path("path", self.path)
+
     def __len__(self) -> int:
         return int(self.features.shape[0])
 
     def tensors(self, index: Sequence[int] | NDArray[Any] | None = None) -> tuple[Tensor, Tensor]:
-        """``(features, lengths)`` of the given rows (all by default) as tensors in memory."""
-        rows = slice(None) if index is None else np.asarray(index, dtype=np.int64)
+        """``(features, lengths)`` of the given rows (all by default) as tensors in memory.
+
+        Raises:
+            TypeError: If ``index`` is not a sequence or array of ints.
+            ValueError: If an index is outside ``[0, len(self))``.
+        """
+        if index is None:
+            rows: slice | NDArray[np.int64] = slice(None)
+        else:
+            if isinstance(index, (str, bytes)):
+                raise TypeError(
+                    f"Expected `index` to be a sequence of ints, but got {type(index).__name__}."
+                )
+            array = np.asarray(index)
+            if array.size and not np.issubdtype(array.dtype, np.integer):
+                raise TypeError(
+                    f"Expected `index` to be a sequence of ints, but got dtype {array.dtype}."
+                )
+            rows = np.asarray(array, dtype=np.int64).ravel()
+            n = len(self.lengths)
+            if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= n):
+                raise ValueError(
+                    f"Expected `index` to be row numbers in [0, {n}), but got values in "
+                    f"[{int(rows.min())}, {int(rows.max())}]."
+                )
         return (
             torch.as_tensor(np.array(self.features[rows])),
             torch.as_tensor(np.array(self.lengths[rows])),
@@ -140,9 +185,11 @@ def extract_features(
     """Extract (or read from the cache) features of audio files; skip and report bad files.
 
     Each file is read with :func:`sertoolkit.features.load_audio` at 16 kHz. A file that
-    cannot be read, holds no samples or is too short to give one frame is recorded in
-    ``skipped`` (path and reason) and its row stays zero with ``ok = False``; extraction goes
-    on. Batches are zero-padded; both sertoolkit extractors make an example's features
+    cannot be read, is a truncated wav, holds no samples or a NaN / inf sample, is too short
+    to give one frame, or whose features are not finite once stored in float16 (beyond
+    +-65504, e.g. unnormalised power spectra of a loud file) is recorded in ``skipped`` (path
+    and reason) and its row stays zero with ``ok = False``; extraction goes on. Batches are
+    zero-padded; both sertoolkit extractors make an example's features
     independent of its batch's padding.
 
     The files are cut into shards of ``shard_size``. Each shard keeps its own progress record
@@ -174,16 +221,28 @@ def extract_features(
         The cached features, memory-mapped.
 
     Raises:
+        TypeError: If ``files``, ``extractor`` or a size has the wrong Python type (a
+            ``bool`` is not a size).
         ValueError: On a bad ``max_frames``, ``batch_size`` or ``shard_size``, or
             ``distributed=True`` without a process group.
     """
     for name, value in (("max_frames", max_frames), ("batch_size", batch_size),
                         ("shard_size", shard_size)):  # fmt: skip
-        if not (isinstance(value, int) and value > 0):  # pyright: ignore[reportUnnecessaryIsInstance]
+        if isinstance(value, bool) or not isinstance(value, int):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"Expected `{name}` to be an int, but got {type(value).__name__}.")
+        if value <= 0:
             raise ValueError(f"Expected `{name}` to be an int > 0, but got {value!r}.")
+    if isinstance(files, (str, bytes, os.PathLike)) or not isinstance(files, Sequence):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(
+            f"Expected `files` to be a sequence of paths, but got {type(files).__name__}."
+        )
+    if not isinstance(extractor, nn.Module):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(
+            f"Expected `extractor` to be a torch.nn.Module, but got {type(extractor).__name__}."
+        )
     rank, world = process_group(distributed)
     report = progress if rank == 0 else None
-    paths = [Path(f) for f in files]
+    paths = [as_path("files", f) for f in files]
     meta = {"max_frames": max_frames, "sample_rate": TARGET_SAMPLE_RATE, **(settings or {})}
     key = _fingerprint(extractor, paths, meta)
     root = Path(cache_dir)
@@ -321,6 +380,15 @@ def _extract_batch(
         if frames_np[j] <= 0:
             skipped.append(
                 [str(paths[i]), f"too short: {w.shape[0]} samples at 16 kHz give no frame"]
+            )
+            continue
+        if not np.isfinite(out_np[j, : frames_np[j]]).all():
+            skipped.append(
+                [
+                    str(paths[i]),
+                    "non-finite features: NaN or inf, or values beyond the float16 range "
+                    "(+-65504) of the cache (normalise the features)",
+                ]
             )
             continue
         feats[i] = out_np[j]

@@ -27,7 +27,6 @@ import csv
 import math
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Literal, get_args
 
 from sertoolkit.datasets._common import (
@@ -36,6 +35,8 @@ from sertoolkit.datasets._common import (
     Skipped,
     Split,
     Utterance,
+    as_path,
+    check_str,
 )
 from sertoolkit.taxonomy import SENTIMENTS, sentiment_from_score
 
@@ -71,18 +72,19 @@ def read_chsims(
             an unknown ``mode`` (names the file and line).
         ValueError: On an unknown ``annotation``.
     """
+    check_str("annotation", annotation)
     if annotation not in get_args(CHSIMSAnnotation):
         raise ValueError(
             f"Expected `annotation` to be one of {get_args(CHSIMSAnnotation)}, "
             f"but got {annotation!r}."
         )
-    base = Path(root)
+    base = as_path("root", root)
     if not base.is_dir():
         raise FileNotFoundError(f"CH-SIMS root folder not found: {str(base)!r}")
     table = base / "label.csv"
     if not table.is_file():
         raise FileNotFoundError(f"CH-SIMS annotation file not found: {str(table)!r}")
-    audio_base = Path(audio_dir) if audio_dir is not None else None
+    audio_base = as_path("audio_dir", audio_dir) if audio_dir is not None else None
     if audio_base is not None and not audio_base.is_dir():
         raise FileNotFoundError(f"CH-SIMS audio folder not found: {str(audio_base)!r}")
     utterances: list[Utterance] = []

@@ -33,7 +33,6 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 from sertoolkit.datasets._common import (
     DatasetFormatError,
@@ -41,6 +40,8 @@ from sertoolkit.datasets._common import (
     Skipped,
     Split,
     Utterance,
+    as_path,
+    check_str,
 )
 from sertoolkit.taxonomy import IEMOCAP_EMOTIONS
 
@@ -93,6 +94,7 @@ def iemocap_speaker(utterance_id: str) -> str:
     Raises:
         ValueError: If the id does not look like ``Ses0<1-5><F|M>_<dialog>_<F|M><number>``.
     """
+    check_str("utterance_id", utterance_id)
     match = _UTTERANCE.match(utterance_id)
     if match is None:
         raise ValueError(
@@ -145,7 +147,7 @@ def read_iemocap(
             "Expected `val_speakers` and `test_speakers` to be disjoint, but both hold "
             f"{sorted(set(val) & set(test))}."
         )
-    base = Path(root)
+    base = as_path("root", root)
     if not base.is_dir():
         raise FileNotFoundError(f"IEMOCAP root folder not found: {str(base)!r}")
     sessions = sorted(p for p in base.glob("Session[1-5]") if p.is_dir())

@@ -40,15 +40,29 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
-from sertoolkit._validation import check_positive_float
-from sertoolkit.datasets._common import DatasetFormatError, Skipped, process_group
+from sertoolkit._validation import (
+    check_floating,
+    check_integer,
+    check_mask,
+    check_positive_float,
+    check_rank,
+    describe,
+    fail,
+)
+from sertoolkit.datasets._common import (
+    DatasetFormatError,
+    Skipped,
+    as_path,
+    check_str,
+    process_group,
+)
 from sertoolkit.pooling import frame_indices, pool_frames
 from sertoolkit.taxonomy import EXPRESSIONS
 
@@ -64,6 +78,7 @@ __all__ = [
 
 VisualKind = Literal["faces", "face_probs", "face_logits"]
 """The kind of visual evidence of a clip (the manifest column it came from)."""
+VISUAL_KINDS: tuple[VisualKind, ...] = get_args(VisualKind)
 
 _VISUAL_COLUMNS: tuple[VisualKind, ...] = ("faces", "face_probs", "face_logits")
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
@@ -89,6 +104,17 @@ class UnlabelledClip:
     visual_kind: VisualKind
     fps: float = 25.0
 
+    def __post_init__(self) -> None:
+        check_str("id", self.id)
+        object.__setattr__(self, "audio", as_path("audio", self.audio))
+        object.__setattr__(self, "visual", as_path("visual", self.visual))
+        check_str("visual_kind", self.visual_kind)
+        if self.visual_kind not in VISUAL_KINDS:
+            raise ValueError(
+                f"Expected `visual_kind` to be one of {VISUAL_KINDS}, but got {self.visual_kind!r}."
+            )
+        object.__setattr__(self, "fps", check_positive_float("fps", self.fps))
+
 
 @dataclass
 class Manifest:
@@ -97,6 +123,11 @@ class Manifest:
     path: Path
     clips: list[UnlabelledClip]
     skipped: list[Skipped] = field(default_factory=list[Skipped])
+
+    def __post_init__(self) -> None:
+        self.path = as_path("path", self.path)
+        _check_items("clips", self.clips, UnlabelledClip)
+        _check_items("skipped", self.skipped, Skipped)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -157,7 +188,7 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
             columns, a bad ``fps``, a repeated id, or invalid CSV / JSON (names the line).
         ValueError: If the file is neither ``.csv`` nor ``.jsonl``.
     """
-    file = Path(path)
+    file = as_path("path", path)
     if file.suffix.lower() not in (".csv", ".jsonl"):
         raise ValueError(f"Expected `path` to be a .csv or .jsonl manifest, but got {str(file)!r}.")
     if not file.is_file():
@@ -218,6 +249,25 @@ class VisualEvidence:
     has_face: Tensor
     frames: Tensor
     skipped: list[Skipped]
+
+    def __post_init__(self) -> None:
+        check_rank("probs", self.probs, 2, "(clips, 7)")
+        check_floating("probs", self.probs)
+        n = self.probs.shape[0]
+        check_mask("has_face", self.has_face, n)
+        check_rank("frames", self.frames, 1, "(clips,)")
+        check_integer("frames", self.frames)
+        if self.frames.shape[0] != n:
+            raise fail("frames", f"of shape ({n},), one count per clip", describe(self.frames))
+        _check_items("skipped", self.skipped, Skipped)
+
+
+def _check_items(name: str, items: object, kind: type) -> None:
+    seq: object = items
+    if not isinstance(seq, list) or not all(isinstance(i, kind) for i in cast(list[object], seq)):
+        raise TypeError(
+            f"Expected `{name}` to be a list of {kind.__name__}, but got {type(items).__name__}."
+        )
 
 
 def _natural_key(name: str) -> list[int | str]:
@@ -373,6 +423,14 @@ def expression_probabilities(
         TypeError: If ``interval`` is not a number.
     """
     interval = check_positive_float("interval", interval)
+    if isinstance(clips, (str, bytes)) or not isinstance(clips, Sequence):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(
+            f"Expected `clips` to be a sequence of UnlabelledClip, but got {type(clips).__name__}."
+        )
+    if face_model is not None and not callable(face_model):
+        raise TypeError(
+            f"Expected `face_model` to be callable, but got {type(face_model).__name__}."
+        )
     size: tuple[int, int] | None
     if image_size is None:
         size = None
@@ -391,6 +449,8 @@ def expression_probabilities(
                 f"positive ints, but got {image_size!r}."
             )
         size = (pair[0], pair[1])
+    if isinstance(channels, bool) or not isinstance(channels, int):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"Expected `channels` to be an int, but got {type(channels).__name__}.")
     if channels not in (1, 3):
         raise ValueError(f"Expected `channels` to be 1 or 3, but got {channels!r}.")
     if face_model is None and any(c.visual_kind == "faces" for c in clips):
