@@ -119,7 +119,14 @@ def check_same_device(name: str, x: Tensor, ref_name: str, ref: Tensor) -> None:
 
 
 def check_unit_interval(name: str, value: object, *, open_right: bool = False) -> float:
-    """Check a Python number in ``[0, 1]`` (or ``[0, 1)``)."""
+    """Check a number in ``[0, 1]`` (or ``[0, 1)``): a Python number or a 0-D real tensor.
+
+    A tensor is read once (``float(value)``, a device sync on CUDA).
+    """
+    if isinstance(value, Tensor):
+        if value.dim() != 0 or value.dtype == torch.bool or value.is_complex():
+            raise fail(name, "a number or a 0-D real tensor", describe(value))
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"Expected `{name}` to be a float, but got {type(value).__name__}.")
     v = float(value)

@@ -458,7 +458,10 @@ def spec_augment(
             paper size), or ``x`` itself to mask in place. Not differentiable.
 
     Shape:
-        - x: ``(batch, time, freq)``
+        - x: ``(batch, time, freq)``, or one example ``(time, freq)`` (as a
+          ``Dataset.__getitem__`` augments, e.g. in USB); then ``lengths`` is ``()`` or ``(1,)``
+          and the output is ``(time, freq)``. A single example draws what the first example
+          of a batch of one draws.
         - lengths: ``(batch,)``
         - output: ``(batch, time, freq)``, same dtype and device.
 
@@ -466,9 +469,9 @@ def spec_augment(
         The augmented features (``out`` when given).
 
     Raises:
-        ValueError: If ``x`` is not ``(batch, time, freq)`` floating, a count or width is
-            negative, ``lengths`` is malformed, or ``out`` does not match ``x``, overlaps it
-            or would need a gradient.
+        ValueError: If ``x`` is not ``(batch, time, freq)`` or ``(time, freq)`` floating, a
+            count or width is negative, ``lengths`` is malformed, or ``out`` does not match
+            ``x``, overlaps it or would need a gradient.
 
     Examples:
         >>> import torch
@@ -484,6 +487,27 @@ def spec_augment(
         >>> z is buffer
         True
     """
+    check_tensor("x", x)
+    if x.dim() == 2:  # one (time, freq) example: a batch of one
+        if lengths is not None:
+            check_tensor("lengths", lengths)
+            if lengths.dim() > 1 or lengths.numel() != 1:
+                raise fail(
+                    "lengths",
+                    "a 0-D or (1,) tensor for one (time, freq) example",
+                    describe(lengths),
+                )
+            lengths = lengths.reshape(1)
+        if out is not None:
+            check_tensor("out", out)
+            if out.shape != x.shape:
+                raise fail("out", f"of the shape of `x` {tuple(x.shape)}", describe(out))
+        y = spec_augment(
+            x.unsqueeze(0), time_masks=time_masks, time_width=time_width, freq_masks=freq_masks,
+            freq_width=freq_width, lengths=lengths, fill=fill, generator=generator,
+            validate=validate, out=None if out is None else out.unsqueeze(0),
+        )  # fmt: skip
+        return out if out is not None else y.squeeze(0)
     check_rank("x", x, 3, "(batch, time, freq)")
     check_floating("x", x)
     if lengths is not None:

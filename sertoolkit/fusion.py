@@ -26,16 +26,17 @@ their visual rows are exempt from the probability check.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from sertoolkit._validation import (
     check_finite,
     check_floating,
     check_generator,
+    check_in_range,
     check_labels,
     check_mask,
     check_probs,
@@ -48,12 +49,17 @@ from sertoolkit._validation import (
     fail,
 )
 from sertoolkit.masking import agreement_mask, exceeds, random_mask
+from sertoolkit.taxonomy import LabelMap, maps_to_target, project
+
+if TYPE_CHECKING:
+    from sertoolkit.datasets import VisualEvidence
 
 __all__ = [
     "AudioOnly",
     "ConsistentAndRandom",
     "FusionFn",
     "PseudoLabels",
+    "VisualBank",
     "VisualOnly",
     "WeightedFusion",
     "audio_only",
@@ -70,7 +76,10 @@ class PseudoLabels:
 
     Attributes:
         targets: Class index per example, ``(batch,)``, ``torch.long``.
-        mask: ``True`` where the example enters the unlabelled loss, ``(batch,)``, bool.
+        mask: Which examples enter the unlabelled loss, ``(batch,)``: bool (``True`` trains;
+            what every rule here returns), or floating per-example weights in ``[0, 1]``
+            (USB's float masks, SoftMatch / FreeMatch soft weights; checked by
+            :func:`masked_cross_entropy` with ``validate``).
         probs: The distribution the targets were read from, ``(batch, classes)``, detached
             (visual for FF1 and CMKT, fused for FF2, audio for FixMatch), or ``None``.
 
@@ -89,7 +98,15 @@ class PseudoLabels:
         check_rank("targets", self.targets, 1, "(batch,)")
         if self.targets.dtype != torch.long:
             raise fail("targets", "a torch.long tensor", describe(self.targets))
-        check_mask("mask", self.mask, self.targets.shape[0])
+        check_rank("mask", self.mask, 1, "(batch,)")
+        if self.mask.dtype != torch.bool and not self.mask.is_floating_point():
+            raise fail("mask", "a bool or floating (weights in [0, 1]) tensor", describe(self.mask))
+        if self.mask.shape[0] != self.targets.shape[0]:
+            raise fail(
+                "mask",
+                f"of shape ({self.targets.shape[0]},), one flag per example",
+                describe(self.mask),
+            )
         check_same_device("mask", self.mask, "targets", self.targets)
         if self.probs is not None:
             check_rank("probs", self.probs, 2, "(batch, classes)")
@@ -113,16 +130,18 @@ class PseudoLabels:
             keep: Bool ``(batch,)`` mask of examples allowed to train.
 
         Returns:
-            The restricted pseudo-labels.
+            The restricted pseudo-labels (float weights are zeroed where ``keep`` is False).
 
         Raises:
             ValueError: If ``keep`` is not a bool ``(batch,)`` tensor.
         """
         check_mask("keep", keep, self.batch_size)
-        return PseudoLabels(self.targets, self.mask & keep, self.probs)
+        if self.mask.dtype == torch.bool:
+            return PseudoLabels(self.targets, self.mask & keep, self.probs)
+        return PseudoLabels(self.targets, self.mask * keep.to(self.mask.dtype), self.probs)
 
     def kept_fraction(self) -> Tensor:
-        """Fraction of examples that train, as a 0-D float tensor (no host sync; 0 if empty)."""
+        """Fraction (total weight) of examples that train: 0-D float, no host sync, 0 if empty."""
         return self.mask.float().sum() / max(self.batch_size, 1)
 
 
@@ -237,9 +256,11 @@ def weighted_fusion(
     audio_probs: Tensor,
     visual_probs: Tensor,
     alpha: float,
-    threshold: float,
+    threshold: float = 0.9,
     *,
     valid: Tensor | None = None,
+    inclusive: bool = False,
+    generator: torch.Generator | None = None,
     validate: bool = True,
 ) -> PseudoLabels:
     r"""FF2, *Weighted Fusion* (paper Eq. 8-9).
@@ -257,9 +278,13 @@ def weighted_fusion(
         visual_probs: :math:`\tilde p^v`, the pooled, mapped face-expression probabilities.
         alpha: :math:`\alpha` in ``[0, 1]``, the weight of the audio distribution (paper's
             best: 0.2).
-        threshold: :math:`\tau` in ``[0, 1]`` (paper: 0.9); the comparison is strict.
+        threshold: :math:`\tau` in ``[0, 1]`` (paper: 0.9; USB: 0.95), a number or a 0-D
+            tensor; the comparison is strict unless ``inclusive``.
         valid: Optional bool mask; ``False`` rows never train and their ``visual_probs`` are
             not checked.
+        inclusive: Keep ``max p >= threshold`` (USB's comparison) instead of the paper's ``>``.
+        generator: Accepted (and type-checked) so that every rule is called alike; unused,
+            the rule is deterministic.
         validate: Check probability values (a device sync on CUDA).
 
     Shape:
@@ -276,15 +301,23 @@ def weighted_fusion(
     a = check_unit_interval("alpha", alpha)
     tau = check_unit_interval("threshold", threshold)
     _check_pair(audio_probs, visual_probs, valid, validate)
+    check_generator(generator, audio_probs.device)
     fused = (a * audio_probs + (1.0 - a) * visual_probs).detach()
     confidence, targets = fused.max(dim=1)
-    mask = exceeds(confidence, tau)
+    mask = exceeds(confidence, tau, inclusive=inclusive)
     if valid is not None:
         mask = mask & valid
     return PseudoLabels(targets, mask, fused)
 
 
-def audio_only(audio_probs: Tensor, threshold: float, *, validate: bool = True) -> PseudoLabels:
+def audio_only(
+    audio_probs: Tensor,
+    threshold: float = 0.9,
+    *,
+    inclusive: bool = False,
+    generator: torch.Generator | None = None,
+    validate: bool = True,
+) -> PseudoLabels:
     r"""FixMatch pseudo-labels from the audio model alone (paper Eq. 3-4).
 
     .. math::
@@ -295,7 +328,10 @@ def audio_only(audio_probs: Tensor, threshold: float, *, validate: bool = True) 
 
     Args:
         audio_probs: :math:`\tilde p^a`, the model's probabilities on the weakly augmented audio.
-        threshold: :math:`\tau` in ``[0, 1]`` (paper: 0.9); the comparison is strict.
+        threshold: :math:`\tau` in ``[0, 1]`` (paper: 0.9; USB: 0.95), a number or a 0-D
+            tensor; the comparison is strict unless ``inclusive``.
+        inclusive: Keep ``max p >= threshold`` (USB's comparison) instead of the paper's ``>``.
+        generator: Accepted (and type-checked) so that every rule is called alike; unused.
         validate: Check probability values (a device sync on CUDA).
 
     Shape:
@@ -310,13 +346,18 @@ def audio_only(audio_probs: Tensor, threshold: float, *, validate: bool = True) 
     """
     tau = check_unit_interval("threshold", threshold)
     check_probs("audio_probs", audio_probs, validate=validate)
+    check_generator(generator, audio_probs.device)
     probs = audio_probs.detach()
     confidence, targets = probs.max(dim=1)
-    return PseudoLabels(targets, exceeds(confidence, tau), probs)
+    return PseudoLabels(targets, exceeds(confidence, tau, inclusive=inclusive), probs)
 
 
 def visual_only(
-    visual_probs: Tensor, *, valid: Tensor | None = None, validate: bool = True
+    visual_probs: Tensor,
+    *,
+    valid: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    validate: bool = True,
 ) -> PseudoLabels:
     r"""Direct cross-modal knowledge transfer: every example trains on its visual hard label.
 
@@ -328,6 +369,7 @@ def visual_only(
     Args:
         visual_probs: :math:`\tilde p^v`, the pooled, mapped face-expression probabilities.
         valid: Optional bool mask; ``False`` rows never train and are not checked.
+        generator: Accepted (and type-checked) so that every rule is called alike; unused.
         validate: Check probability values (a device sync on CUDA).
 
     Shape:
@@ -345,6 +387,7 @@ def visual_only(
         check_mask("valid", valid, visual_probs.shape[0])
         check_same_device("valid", valid, "visual_probs", visual_probs)
     check_probs("visual_probs", visual_probs, validate=validate, rows=valid)
+    check_generator(generator, visual_probs.device)
     targets = visual_probs.argmax(dim=1)
     mask = (
         valid.clone()
@@ -354,7 +397,9 @@ def visual_only(
     return PseudoLabels(targets, mask, visual_probs.detach())
 
 
-def masked_cross_entropy(logits: Tensor, pseudo: PseudoLabels, *, validate: bool = True) -> Tensor:
+def masked_cross_entropy(
+    logits: Tensor, pseudo: PseudoLabels, *, soft: bool = False, validate: bool = True
+) -> Tensor:
     r"""Unlabelled loss: cross-entropy on kept examples, divided by the *batch size*.
 
     The loss of paper Eq. 4, 7 and 9:
@@ -365,15 +410,24 @@ def masked_cross_entropy(logits: Tensor, pseudo: PseudoLabels, *, validate: bool
 
     The divisor is :math:`|\mathcal B^U|`, all examples, not the number kept: a batch in
     which few examples pass the mask contributes a small loss, as in FixMatch. A batch of
-    size 0 gives 0 (not NaN). Dropped examples contribute exactly 0, to the loss and to the
-    gradient, even if their logits are not finite. Under autocast the cross-entropy runs in float32.
+    size 0 gives 0 (not NaN). Dropped examples (mask ``False`` or weight 0) contribute exactly
+    0, to the loss and to the gradient, even if their logits are not finite. A float mask
+    weighs each example's term (``mask_i`` in ``[0, 1]`` above), the divisor unchanged. Under
+    autocast the cross-entropy runs in float32.
+
+    With ``soft=True`` each kept example trains on the whole distribution
+    ``pseudo.probs`` instead of its argmax, :math:`-\sum_c q_{i,c} \log
+    \operatorname{softmax}(f_i)_c` (USB's ``hard_label=False``; for FF2 the fused
+    distribution of Eq. 8).
 
     Args:
         logits: The model's scores on the strongly augmented batch, :math:`f = M_\theta(SA(x))`
             before the softmax.
         pseudo: Targets and mask from a fusion rule.
-        validate: Check that the targets are in range and the kept rows' logits finite (a
-            device sync on CUDA).
+        soft: Train on ``pseudo.probs`` (soft targets) rather than ``pseudo.targets``.
+        validate: Check that the targets are in range, the kept rows' logits finite, a float
+            mask's weights in ``[0, 1]`` and (``soft``) the kept rows of ``pseudo.probs``
+            distributions (a device sync on CUDA).
 
     Shape:
         - logits: ``(batch, classes)``
@@ -385,7 +439,8 @@ def masked_cross_entropy(logits: Tensor, pseudo: PseudoLabels, *, validate: bool
     Raises:
         TypeError: If ``pseudo`` is not a :class:`PseudoLabels`.
         ValueError: If ``logits`` is not ``(batch, classes)`` floating, does not match the
-            pseudo-labels' batch size or device, or (with ``validate``) a target is out of range.
+            pseudo-labels' batch size or device, ``soft`` is asked of pseudo-labels without
+            ``probs``, or (with ``validate``) a value is out of range.
     """
     if not isinstance(pseudo, PseudoLabels):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"Expected `pseudo` to be a PseudoLabels, but got {type(pseudo).__name__}.")
@@ -398,22 +453,41 @@ def masked_cross_entropy(logits: Tensor, pseudo: PseudoLabels, *, validate: bool
             describe(logits),
         )
     check_same_device("pseudo.targets", pseudo.targets, "logits", logits)
-    check_labels("pseudo.targets", pseudo.targets, logits.shape[1], validate=validate)
-    check_finite("logits", logits, validate=validate, where=pseudo.mask.unsqueeze(1))
+    weighted = pseudo.mask.dtype != torch.bool
+    trains = pseudo.mask > 0 if weighted else pseudo.mask
+    if weighted and validate:
+        check_in_range("pseudo.mask", pseudo.mask, 0.0, 1.0, validate=True)
+    if soft:
+        if pseudo.probs is None:
+            raise fail("pseudo.probs", "a distribution per example for soft=True", None)
+        check_same_shape("pseudo.probs", pseudo.probs, "logits", logits)
+        check_probs("pseudo.probs", pseudo.probs, validate=validate, rows=trains)
+    else:
+        check_labels("pseudo.targets", pseudo.targets, logits.shape[1], validate=validate)
+    check_finite("logits", logits, validate=validate, where=trains.unsqueeze(1))
     # Dropped rows are replaced by zeros *before* the cross-entropy: a non-finite dropped row
     # then contributes 0 to the loss and 0 (not NaN) to the gradient.
-    keep = pseudo.mask.unsqueeze(1)
+    keep = trains.unsqueeze(1)
     safe = torch.where(keep, logits, torch.zeros((), dtype=logits.dtype, device=logits.device))
-    per_example = F.cross_entropy(safe, pseudo.targets, reduction="none")
-    kept = torch.where(pseudo.mask, per_example, torch.zeros_like(per_example))
+    if soft:
+        assert pseudo.probs is not None
+        target = torch.where(keep, pseudo.probs.detach().float(), 0.0)
+        per_example = -(target * F.log_softmax(safe.float(), dim=1)).sum(dim=1)
+    else:
+        per_example = F.cross_entropy(safe, pseudo.targets, reduction="none")
+    if weighted:
+        per_example = per_example * pseudo.mask.to(per_example.dtype)
+    kept = torch.where(trains, per_example, torch.zeros_like(per_example))
     return kept.sum() / max(pseudo.batch_size, 1)
 
 
-def _check_setting(cls: str, name: str, value: float) -> None:
+def _check_setting(rule: object, name: str, value: float) -> None:
+    """Check a rule's setting and store it as a float (a 0-D tensor is read once, here)."""
     try:
-        check_unit_interval(name, value)
+        v = check_unit_interval(name, value)
     except (TypeError, ValueError) as err:
-        raise type(err)(f"{cls}: {err}") from None
+        raise type(err)(f"{type(rule).__name__}: {err}") from None
+    object.__setattr__(rule, name, v)
 
 
 @dataclass(frozen=True)
@@ -429,13 +503,12 @@ class ConsistentAndRandom:
     validate: bool = True
 
     def __post_init__(self) -> None:
-        _check_setting("ConsistentAndRandom", "epsilon", self.epsilon)
+        _check_setting(self, "epsilon", self.epsilon)
 
     def __call__(
         self,
         audio_probs: Tensor,
         visual_probs: Tensor,
-        /,
         *,
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
@@ -457,23 +530,24 @@ class WeightedFusion:
 
     Attributes:
         alpha: Weight of the audio distribution in ``[0, 1]``.
-        threshold: Confidence threshold in ``[0, 1]`` (paper: 0.9).
+        threshold: Confidence threshold in ``[0, 1]`` (paper: 0.9; USB: 0.95).
         validate: Check probability values on every call.
+        inclusive: Keep ``max p >= threshold`` (USB's comparison) instead of ``>``.
     """
 
     alpha: float
     threshold: float = 0.9
     validate: bool = True
+    inclusive: bool = False
 
     def __post_init__(self) -> None:
-        _check_setting("WeightedFusion", "alpha", self.alpha)
-        _check_setting("WeightedFusion", "threshold", self.threshold)
+        _check_setting(self, "alpha", self.alpha)
+        _check_setting(self, "threshold", self.threshold)
 
     def __call__(
         self,
         audio_probs: Tensor,
         visual_probs: Tensor,
-        /,
         *,
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
@@ -487,6 +561,7 @@ class WeightedFusion:
             self.alpha,
             self.threshold,
             valid=valid,
+            inclusive=self.inclusive,
             validate=self.validate,
         )
 
@@ -499,21 +574,22 @@ class AudioOnly:
     and ``valid`` is checked but not used: FixMatch needs no visual evidence.
 
     Attributes:
-        threshold: Confidence threshold in ``[0, 1]`` (paper: 0.9).
+        threshold: Confidence threshold in ``[0, 1]`` (paper: 0.9; USB: 0.95).
         validate: Check probability values on every call.
+        inclusive: Keep ``max p >= threshold`` (USB's comparison) instead of ``>``.
     """
 
     threshold: float = 0.9
     validate: bool = True
+    inclusive: bool = False
 
     def __post_init__(self) -> None:
-        _check_setting("AudioOnly", "threshold", self.threshold)
+        _check_setting(self, "threshold", self.threshold)
 
     def __call__(
         self,
         audio_probs: Tensor,
         visual_probs: Tensor,
-        /,
         *,
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
@@ -523,7 +599,9 @@ class AudioOnly:
         _check_ignored("visual_probs", visual_probs, "audio_probs", audio_probs)
         _check_valid(valid, audio_probs)
         check_generator(generator, audio_probs.device)
-        return audio_only(audio_probs, self.threshold, validate=self.validate)
+        return audio_only(
+            audio_probs, self.threshold, inclusive=self.inclusive, validate=self.validate
+        )
 
 
 @dataclass(frozen=True)
@@ -540,7 +618,6 @@ class VisualOnly:
         self,
         audio_probs: Tensor,
         visual_probs: Tensor,
-        /,
         *,
         valid: Tensor | None = None,
         generator: torch.Generator | None = None,
@@ -550,3 +627,120 @@ class VisualOnly:
         _check_ignored("audio_probs", audio_probs, "visual_probs", visual_probs)
         check_generator(generator, visual_probs.device)
         return visual_only(visual_probs, valid=valid, validate=self.validate)
+
+
+class VisualBank(nn.Module):
+    """The visual evidence of a whole unlabelled set, looked up by example id.
+
+    A semi-supervised loop (USB's ``train_step`` among them) receives the dataset indices of
+    its unlabelled batch; ``bank(ids)`` returns those examples' pooled, mapped visual
+    probabilities and their ``valid`` flags, ready for any :class:`FusionFn`. Both live in
+    buffers, so they move with ``.to(device)`` and are saved in ``state_dict``.
+
+    Args:
+        probs: Target-class probabilities per example (rows of invalid examples are not read).
+        valid: Which examples have usable visual evidence.
+        validate: Check that the valid rows of ``probs`` are distributions.
+
+    Shape:
+        - probs: ``(examples, classes)`` floating; valid: ``(examples,)`` bool.
+
+    Raises:
+        ValueError: On malformed or (with ``validate``) out-of-range inputs.
+
+    Examples:
+        >>> import torch
+        >>> from sertoolkit.taxonomy import EXPRESSION_TO_IEMOCAP
+        >>> faces = torch.tensor([[0.1, 0.0, 0.0, 0.7, 0.1, 0.1, 0.0],   # happiness
+        ...                       [0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.1]])  # surprise: unmapped
+        >>> bank = VisualBank.from_expressions(faces, torch.tensor([True, True]),
+        ...                                    EXPRESSION_TO_IEMOCAP)
+        >>> probs, valid = bank(torch.tensor([1, 0]))
+        >>> valid
+        tensor([False,  True])
+    """
+
+    probs: Tensor
+    valid: Tensor
+
+    def __init__(self, probs: Tensor, valid: Tensor, *, validate: bool = True) -> None:
+        super().__init__()
+        check_rank("probs", probs, 2, "(examples, classes)")
+        check_floating("probs", probs)
+        check_mask("valid", valid, probs.shape[0])
+        check_same_device("valid", valid, "probs", probs)
+        check_probs("probs", probs, validate=validate, rows=valid)
+        uniform = torch.full_like(probs, 1.0 / max(probs.shape[1], 1))
+        # invalid rows become uniform: never read by a rule, but never NaN either
+        self.register_buffer("probs", torch.where(valid.unsqueeze(1), probs, uniform).detach())
+        self.register_buffer("valid", valid.clone())
+
+    @classmethod
+    def from_expressions(
+        cls,
+        expression_probs: Tensor,
+        has_face: Tensor,
+        label_map: LabelMap,
+        *,
+        validate: bool = True,
+    ) -> VisualBank:
+        """Build the bank from pooled face-expression probabilities and a label map.
+
+        An example is valid when it had a face and its most likely expression maps to a
+        target class (:func:`~sertoolkit.taxonomy.maps_to_target`); its probabilities are
+        :func:`~sertoolkit.taxonomy.project`-ed onto the target classes.
+
+        Shape:
+            - expression_probs: ``(examples, len(label_map.source))``; has_face
+              ``(examples,)`` bool. Rows without a face are not read.
+        """
+        if not isinstance(label_map, LabelMap):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(
+                f"Expected `label_map` to be a LabelMap, but got {type(label_map).__name__}."
+            )
+        check_rank("expression_probs", expression_probs, 2, "(examples, expressions)")
+        check_floating("expression_probs", expression_probs)
+        check_mask("has_face", has_face, expression_probs.shape[0])
+        check_same_device("has_face", has_face, "expression_probs", expression_probs)
+        if expression_probs.shape[1] != len(label_map.source):
+            raise fail(
+                "expression_probs",
+                f"a tensor with {len(label_map.source)} classes {label_map.source}",
+                describe(expression_probs),
+            )
+        check_probs("expression_probs", expression_probs, validate=validate, rows=has_face)
+        n, classes = expression_probs.shape[0], len(label_map.target)
+        faces = expression_probs[has_face]
+        mapped = torch.full(
+            (n, classes), 1.0 / classes, dtype=expression_probs.dtype, device=has_face.device
+        )
+        mapped[has_face] = project(faces, label_map, validate=False)
+        valid = has_face.clone()
+        valid[has_face] = maps_to_target(faces, label_map, validate=False)
+        return cls(mapped, valid, validate=False)
+
+    @classmethod
+    def from_evidence(
+        cls, evidence: VisualEvidence, label_map: LabelMap, *, validate: bool = True
+    ) -> VisualBank:
+        """Build the bank from :func:`sertoolkit.datasets.expression_probabilities`' result."""
+        probs, has_face = getattr(evidence, "probs", None), getattr(evidence, "has_face", None)
+        if not isinstance(probs, Tensor) or not isinstance(has_face, Tensor):
+            raise TypeError(
+                "Expected `evidence` to be a VisualEvidence (with `probs` and `has_face`), "
+                f"but got {type(evidence).__name__}."
+            )
+        return cls.from_expressions(probs, has_face, label_map, validate=validate)
+
+    def forward(self, ids: Tensor, *, validate: bool = True) -> tuple[Tensor, Tensor]:
+        """``(probs, valid)`` of examples ``ids`` (``(batch, classes)`` and ``(batch,)``).
+
+        ``validate`` checks that the ids are in range (a device sync on CUDA).
+        """
+        check_labels("ids", ids, self.probs.shape[0], validate=validate)
+        check_same_device("ids", ids, "probs", self.probs)
+        return self.probs[ids], self.valid[ids]
+
+    def extra_repr(self) -> str:
+        """Show the size."""
+        return f"examples={self.probs.shape[0]}, classes={self.probs.shape[1]}"

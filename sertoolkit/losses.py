@@ -16,7 +16,8 @@ and are scored with :func:`sertoolkit.fusion.masked_cross_entropy`.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol, cast
 
 import torch
 from torch import Tensor, nn
@@ -58,7 +59,12 @@ def _check_logits(name: str, logits: Tensor) -> None:
 
 
 def fixmatch_loss(
-    weak_logits: Tensor, strong_logits: Tensor, threshold: float, *, validate: bool = True
+    weak_logits: Tensor,
+    strong_logits: Tensor,
+    threshold: float = 0.9,
+    *,
+    inclusive: bool = False,
+    validate: bool = True,
 ) -> Tensor:
     r"""FixMatch's unlabelled loss (paper Eq. 3-4).
 
@@ -74,7 +80,9 @@ def fixmatch_loss(
     Args:
         weak_logits: Logits on the weakly augmented batch.
         strong_logits: Logits on the strongly augmented batch (gradient flows here).
-        threshold: :math:`\tau` in ``[0, 1]`` (paper: 0.9), strict.
+        threshold: :math:`\tau` in ``[0, 1]`` (paper: 0.9; USB: 0.95), strict unless
+            ``inclusive``.
+        inclusive: Keep ``max p >= threshold`` (USB's comparison).
         validate: Check that every weak row and every kept strong row is finite (a device
             sync on CUDA). A non-finite weak row would otherwise never be kept, silently.
 
@@ -96,7 +104,7 @@ def fixmatch_loss(
     check_same_device("strong_logits", strong_logits, "weak_logits", weak_logits)
     check_finite("weak_logits", weak_logits, validate=validate)
     weak_probs = weak_logits.detach().float().softmax(dim=1)
-    pseudo = audio_only(weak_probs, tau, validate=False)
+    pseudo = audio_only(weak_probs, tau, inclusive=inclusive, validate=False)
     if validate:
         check_finite("strong_logits", strong_logits, validate=True, where=pseudo.mask.unsqueeze(1))
     return masked_cross_entropy(strong_logits, pseudo, validate=False)
@@ -313,12 +321,33 @@ class TemporalEnsembling(nn.Module):
 class SSLModel(Protocol):
     """A sequence classifier called as ``model(x, lengths, validate=False) -> logits``.
 
-    :class:`sertoolkit.encoders.TransformerSER` is one.
+    :class:`sertoolkit.encoders.TransformerSER` is one. A model may also return a mapping
+    with a ``"logits"`` entry (USB's ``{"logits", "feat"}``), or anything a ``logits_of``
+    callable reads the logits from (see :func:`cmkt_ssl_loss`).
     """
 
-    def __call__(self, x: Tensor, lengths: Tensor, *, validate: bool = ...) -> Tensor:
-        """Logits ``(batch, classes)`` of features ``(batch, time, dim)``."""
+    def __call__(self, x: Tensor, lengths: Tensor, *, validate: bool = ...) -> Any:
+        """Logits ``(batch, classes)`` of ``(batch, time, dim)`` features, or an output."""
         ...
+
+
+def _read_logits(out: object, logits_of: Callable[[Any], Tensor] | None) -> Tensor:
+    """The logits in a model's output (see ``cmkt_ssl_loss``'s ``logits_of``)."""
+    if logits_of is not None:
+        out = logits_of(out)
+    elif isinstance(out, Mapping) and "logits" in out:
+        out = cast(Mapping[str, object], out)["logits"]
+    if not isinstance(out, Tensor):
+        kind = type(cast(object, out)).__name__
+        names: list[str] = []
+        if isinstance(out, Mapping):
+            names = sorted(str(k) for k in cast(Mapping[object, object], out))
+        keys = f" with keys {names}" if names else ""
+        raise TypeError(
+            "Expected `model` to return a tensor of logits or a mapping with a 'logits' entry, "
+            f"but got {kind}{keys}; pass logits_of= to read the logits from it."
+        )
+    return out
 
 
 class Augmentation(Protocol):
@@ -383,6 +412,8 @@ def cmkt_ssl_loss(
     lambda_u: float = 0.1,
     generator: torch.Generator | None = None,
     concatenate: bool = True,
+    soft_targets: bool = False,
+    logits_of: Callable[[Any], Tensor] | None = None,
     validate: bool = True,
 ) -> SSLStep:
     r"""The loss of one training step of Algorithm 1: labelled CE plus fused unlabelled CE.
@@ -427,6 +458,13 @@ def cmkt_ssl_loss(
         generator: Source of the augmentations' and the fusion rule's randomness.
         concatenate: One forward for both strong views (``False``: two forwards; the same
             result, for models whose batch statistics must not mix, e.g. batch norm).
+        soft_targets: Train the unlabelled term on the rule's distribution (``pseudo.probs``:
+            the fused one for FF2) instead of its argmax (:func:`masked_cross_entropy`'s
+            ``soft``).
+        logits_of: Reads the logits from the model's output when it is not a tensor. By
+            default a tensor is the logits and a mapping's ``"logits"`` entry is (USB's
+            models return ``{"logits": ..., "feat": ...}``); any other output is a
+            ``TypeError`` that says what came back.
         validate: Check input values too (see above).
 
     Shape:
@@ -464,7 +502,8 @@ def cmkt_ssl_loss(
     if visual_valid is not None:
         check_mask("visual_valid", visual_valid, x_u.shape[0])
     check_probs("visual_probs", visual_probs, validate=validate, rows=visual_valid)
-    for name, fn in (("model", model), ("fusion", fusion), ("weak", weak), ("strong", strong)):
+    for name, fn in (("model", model), ("fusion", fusion), ("weak", weak), ("strong", strong),
+                     ("logits_of", logits_of if logits_of is not None else len)):  # fmt: skip
         if not callable(fn):
             raise TypeError(f"Expected `{name}` to be callable, but got {type(fn).__name__}.")
     if isinstance(lambda_u, bool) or not isinstance(lambda_u, (int, float)):  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -478,17 +517,21 @@ def cmkt_ssl_loss(
     weak_u = weak(x_u, lengths_u, generator=generator)
     if concatenate:
         time = max(x_l.shape[1], x_u.shape[1])
-        logits = model(
-            torch.cat([_pad_time(strong_l, time), _pad_time(strong_u, time)]),
-            torch.cat([lengths_l, lengths_u]),
-            validate=False,
+        logits = _read_logits(
+            model(
+                torch.cat([_pad_time(strong_l, time), _pad_time(strong_u, time)]),
+                torch.cat([lengths_l, lengths_u]),
+                validate=False,
+            ),
+            logits_of,
         )
         logits_l, logits_u = logits[: x_l.shape[0]], logits[x_l.shape[0] :]
     else:
-        logits_l = model(strong_l, lengths_l, validate=False)
-        logits_u = model(strong_u, lengths_u, validate=False)
+        logits_l = _read_logits(model(strong_l, lengths_l, validate=False), logits_of)
+        logits_u = _read_logits(model(strong_u, lengths_u, validate=False), logits_of)
     with torch.no_grad():
-        audio = model(weak_u, lengths_u, validate=False).float().softmax(dim=-1)
+        weak_out = _read_logits(model(weak_u, lengths_u, validate=False), logits_of)
+        audio = weak_out.float().softmax(dim=-1)
     pseudo = fusion(audio, visual_probs.to(audio.dtype), valid=visual_valid, generator=generator)
     if validate:
         check_labels("y_l", y_l, logits_l.shape[1], validate=True)
@@ -496,5 +539,5 @@ def cmkt_ssl_loss(
     loss_l = nn.functional.cross_entropy(logits_l.float(), y_l, reduction="sum") / max(
         y_l.shape[0], 1
     )
-    loss_u = masked_cross_entropy(logits_u, pseudo, validate=False)
+    loss_u = masked_cross_entropy(logits_u, pseudo, soft=soft_targets, validate=False)
     return SSLStep(loss_l + lam * loss_u, loss_l, loss_u, pseudo)

@@ -27,7 +27,9 @@ from sertoolkit._validation import (
 __all__ = ["agreement_mask", "confidence_mask", "lengths_to_mask", "random_mask"]
 
 
-def confidence_mask(probs: Tensor, threshold: float, *, validate: bool = True) -> Tensor:
+def confidence_mask(
+    probs: Tensor, threshold: float = 0.9, *, inclusive: bool = False, validate: bool = True
+) -> Tensor:
     r"""Keep examples whose most likely class is more probable than ``threshold``.
 
     The indicator of paper Eq. 4 and Eq. 9; the comparison is strict, as written there:
@@ -36,8 +38,10 @@ def confidence_mask(probs: Tensor, threshold: float, *, validate: bool = True) -
 
     Args:
         probs: Class probabilities, rows summing to 1.
-        threshold: :math:`\tau` in ``[0, 1]`` (the paper uses 0.9). With ``threshold=1`` no
-            example is kept.
+        threshold: :math:`\tau` in ``[0, 1]`` (the paper uses 0.9; USB's FixMatch 0.95), a
+            number or a 0-D tensor (read once: a device sync on CUDA). With ``threshold=1``
+            and a strict comparison no example is kept.
+        inclusive: Keep ``max p >= threshold`` instead (USB / FixMatch code's comparison).
         validate: Check that ``probs`` holds probabilities (a device sync on CUDA). Shapes and
             dtypes are always checked.
 
@@ -59,15 +63,19 @@ def confidence_mask(probs: Tensor, threshold: float, *, validate: bool = True) -
     """
     tau = check_unit_interval("threshold", threshold)
     check_probs("probs", probs, validate=validate)
-    return exceeds(probs.amax(dim=1), tau)
+    return exceeds(probs.amax(dim=1), tau, inclusive=inclusive)
 
 
-def exceeds(values: Tensor, threshold: float) -> Tensor:
-    """``values > threshold`` compared exactly, in float64, whatever the dtype of ``values``.
+def exceeds(values: Tensor, threshold: float, *, inclusive: bool = False) -> Tensor:
+    """``values > threshold`` in float64, or ``values >= threshold`` in their dtype if inclusive.
 
-    Comparing in the tensor's own dtype would round the threshold first (float32 rounds
-    0.99999999 to 1.0, so a probability of 1.0 would not pass a threshold below 1).
+    The strict comparison is the paper's: comparing it in the tensor's own dtype would round
+    the threshold first (float32 rounds 0.99999999 to 1.0, so a probability of 1.0 would not
+    pass a threshold below 1). The inclusive one is USB's ``max_probs >= p_cutoff``, kept
+    bit-compatible: a float32 probability of 0.95 passes a threshold of 0.95.
     """
+    if inclusive:
+        return values >= threshold
     return values.double() > threshold
 
 

@@ -115,8 +115,8 @@ class T:
     argument (the library's non-finite policy with ``validate=True``).
     """
 
-    kind: Literal["float", "int", "bool"]
-    rank: int | None
+    kind: Literal["float", "int", "bool", "weights"]
+    rank: int | tuple[int, int] | None  # exact, or (lowest, highest) accepted
     batch: bool = True
     bad: BadValues = ()
     finite: bool = True
@@ -360,7 +360,10 @@ SPECS: list[Spec] = [
             "fill": 0.0,
             "generator": g(d),
         },
-        {"x": T("float", 3), "lengths": T("int", 1, bad=lambda d: (-1, d.time + 1), optional=True)},
+        {
+            "x": T("float", (2, 3)),
+            "lengths": T("int", 1, bad=lambda d: (-1, d.time + 1), optional=True),
+        },
         {
             "time_masks": NONNEG_INT,
             "time_width": NONNEG_INT,
@@ -389,7 +392,10 @@ SPECS: list[Spec] = [
             **kw
         ),
         lambda d: {"x": feats(d), "lengths": lens(d), "generator": g(d)},
-        {"x": T("float", 3), "lengths": T("int", 1, bad=lambda d: (-1, d.time + 1), optional=True)},
+        {
+            "x": T("float", (2, 3)),
+            "lengths": T("int", 1, bad=lambda d: (-1, d.time + 1), optional=True),
+        },
         random=True,
     ),
     Spec(
@@ -522,7 +528,11 @@ SPECS: list[Spec] = [
         "fusion.PseudoLabels",
         fusion.PseudoLabels,
         lambda d: {"targets": labels(d), "mask": torch.arange(d.batch) % 2 == 0, "probs": probs(d)},
-        {"targets": T("int", 1), "mask": MASK, "probs": T("float", 2, optional=True, finite=False)},
+        {
+            "targets": T("int", 1),
+            "mask": T("weights", 1),
+            "probs": T("float", 2, optional=True, finite=False),
+        },
     ),
     Spec(
         "fusion.PseudoLabels.restrict",
@@ -1135,6 +1145,70 @@ SPECS += [
 ]
 
 
+def _bank(d: Draw) -> fusion.VisualBank:
+    return fusion.VisualBank(probs(d), torch.arange(d.batch) % 3 != 1)
+
+
+def _expressions(d: Draw) -> Tensor:
+    return torch.randn(d.batch, 7, generator=g(d)).mul(2).softmax(-1)
+
+
+def _weighted_pseudo(d: Draw) -> fusion.PseudoLabels:
+    weights = torch.rand(d.batch, generator=g(d)) * (torch.arange(d.batch) % 2 == 0)
+    return fusion.PseudoLabels(labels(d, 3), weights, probs(d))
+
+
+SPECS += [
+    Spec(
+        "fusion.VisualBank",
+        fusion.VisualBank,
+        lambda d: {"probs": probs(d), "valid": torch.arange(d.batch) % 3 != 1},
+        {"probs": PROBS, "valid": MASK},
+    ),
+    Spec(
+        "fusion.VisualBank.forward",
+        lambda **kw: kw.pop("bank")(**kw),
+        lambda d: {"bank": _bank(dataclasses.replace(d, batch=5)), "ids": _ids(d)},
+        {"ids": T("int", 1, bad=(-1, 5))},
+    ),
+    Spec(
+        "fusion.VisualBank.from_expressions",
+        fusion.VisualBank.from_expressions,
+        lambda d: {
+            "expression_probs": _expressions(d),
+            "has_face": torch.arange(d.batch) % 3 != 1,
+            "label_map": taxonomy.EXPRESSION_TO_IEMOCAP,
+        },
+        {"expression_probs": PROBS, "has_face": MASK},
+        {"label_map": S(wrong_types=("text", {"a": "x"}))},
+    ),
+    Spec(
+        "fusion.VisualBank.from_evidence",
+        fusion.VisualBank.from_evidence,
+        lambda d: {
+            "evidence": datasets.VisualEvidence(
+                _expressions(d),
+                torch.arange(d.batch) % 3 != 1,
+                torch.ones(d.batch, dtype=torch.long),
+                [],
+            ),
+            "label_map": taxonomy.EXPRESSION_TO_SENTIMENT,
+        },
+        scalars={"evidence": S(wrong_types=("text", 3)), "label_map": S(wrong_types=("text",))},
+    ),
+    Spec(
+        "fusion.masked_cross_entropy[soft, weighted]",
+        lambda **kw: fusion.masked_cross_entropy(soft=True, **kw),
+        lambda d: {
+            "logits": torch.randn(d.batch, d.classes, generator=g(d)),
+            "pseudo": _weighted_pseudo(d),
+        },
+        {"logits": LOGITS},
+        {"pseudo": S(wrong_types=("text", (1, 2)))},
+    ),
+]
+
+
 # --------------------------------------------------------------------------- the harness
 
 
@@ -1233,6 +1307,7 @@ WRONG_DTYPES: dict[str, tuple[torch.dtype, ...]] = {
     "float": (torch.long, torch.bool, torch.complex64),
     "int": (torch.float32, torch.bool),
     "bool": (torch.float32, torch.long),
+    "weights": (torch.long, torch.complex64),  # bool or float weights are both accepted
 }
 
 
@@ -1336,9 +1411,15 @@ def _check_case(spec: Spec, case: str, d: Draw) -> None:
     x = kw[name]
     assert isinstance(x, Tensor)
     if what == "rank+1":
-        _must_raise(spec, with_(**{name: x.unsqueeze(-1)}), name, ValueError)
+        high = role.rank[1] if isinstance(role.rank, tuple) else x.dim()
+        wider = x.reshape(*x.shape, *([1] * (high + 1 - x.dim())))
+        _must_raise(spec, with_(**{name: wider}), name, ValueError)
     elif what == "rank-1":
-        _must_raise(spec, with_(**{name: x[0] if x.dim() > 1 else x.sum()}), name, ValueError)
+        low = role.rank[0] if isinstance(role.rank, tuple) else x.dim()
+        narrower = x if x.dim() >= low else x.sum()
+        while narrower.dim() > low - 1:
+            narrower = narrower[0] if narrower.shape[0] else narrower.sum(0)
+        _must_raise(spec, with_(**{name: narrower}), name, ValueError)
     elif what == "dtype":
         for dtype in WRONG_DTYPES[role.kind]:
             _must_raise(spec, with_(**{name: x.to(dtype)}), name, ValueError)

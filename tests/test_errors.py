@@ -42,8 +42,10 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("p<0", lambda: augment.feature_dropout(X, -0.1), "p"),
     ("x int dropout", lambda: augment.feature_dropout(L, 0.1), "x"),
     (
-        "x 2-D",
-        lambda: augment.spec_augment(X[0], time_masks=1, time_width=2, freq_masks=1, freq_width=2),
+        "x 1-D",
+        lambda: augment.spec_augment(
+            X[0, 0], time_masks=1, time_width=2, freq_masks=1, freq_width=2
+        ),
         "x",
     ),
     (
