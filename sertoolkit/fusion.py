@@ -238,6 +238,21 @@ def consistent_and_random(
     Raises:
         ValueError: On inputs of the wrong shape, dtype, device or values, or ``epsilon``
             outside ``[0, 1]``.
+
+    Examples:
+        Clips 0 and 2 agree (audio and face both say class 0, then 1) and train; clip 1
+        disagrees and trains only if its random weight falls below ``epsilon``; clip 3 has
+        no face:
+
+        >>> import torch
+        >>> audio = torch.tensor([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1],
+        ...                       [0.1, 0.8, 0.1], [0.9, 0.05, 0.05]])
+        >>> visual = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8],
+        ...                        [0.2, 0.7, 0.1], [0.3, 0.3, 0.4]])
+        >>> pseudo = consistent_and_random(
+        ...     audio, visual, 0.0, valid=torch.tensor([True, True, True, False]))
+        >>> pseudo.targets, pseudo.mask
+        (tensor([0, 2, 1, 2]), tensor([ True, False,  True, False]))
     """
     eps = check_unit_interval("epsilon", epsilon)
     _check_pair(audio_probs, visual_probs, valid, validate)
@@ -297,6 +312,18 @@ def weighted_fusion(
     Raises:
         ValueError: On inputs of the wrong shape, dtype, device or values, or ``alpha`` or
             ``threshold`` outside ``[0, 1]``.
+
+    Examples:
+        The face is sure of clip 0 and the fused distribution passes 0.9; clip 1's is not:
+
+        >>> import torch
+        >>> audio = torch.tensor([[0.7, 0.2, 0.1], [0.5, 0.4, 0.1]])
+        >>> visual = torch.tensor([[0.98, 0.01, 0.01], [0.1, 0.2, 0.7]])
+        >>> pseudo = weighted_fusion(audio, visual, alpha=0.2, threshold=0.9)
+        >>> pseudo.targets, pseudo.mask
+        (tensor([0, 2]), tensor([ True, False]))
+        >>> pseudo.probs[0]  # 0.2 * audio + 0.8 * visual
+        tensor([0.9240, 0.0480, 0.0280])
     """
     a = check_unit_interval("alpha", alpha)
     tau = check_unit_interval("threshold", threshold)
