@@ -3,16 +3,16 @@
 Implements, as independent pieces, the method of Zhang et al. (2021), *Combining cross-modal
 knowledge transfer and semi-supervised learning for speech emotion recognition*:
 
-* :mod:`sertoolkit.augment`: weak (feature dropout) and strong (SpecAugment) augmentations;
-* :mod:`sertoolkit.masking`: confidence, agreement and random selection masks;
-* :mod:`sertoolkit.fusion`: FF1 (Consistent & Random), FF2 (Weighted Fusion), FixMatch and
+* [sertoolkit.augment][]: weak (feature dropout) and strong (SpecAugment) augmentations;
+* [sertoolkit.masking][]: confidence, agreement and random selection masks;
+* [sertoolkit.fusion][]: FF1 (Consistent & Random), FF2 (Weighted Fusion), FixMatch and
   direct-CMKT pseudo-labels, and the masked cross-entropy they train with;
-* :mod:`sertoolkit.pooling`: face-frame sampling and frame-to-utterance pooling;
-* :mod:`sertoolkit.taxonomy`: class sets and the expression -> sentiment / emotion maps;
-* :mod:`sertoolkit.losses`: FixMatch, Pi-model and temporal-ensembling losses;
-* :mod:`sertoolkit.metrics`: WA, UA, weighted F1 and the confusion matrix;
-* :mod:`sertoolkit.schedules`: the paper's learning-rate schedule;
-* :mod:`sertoolkit.encoders`, :mod:`sertoolkit.features`, :mod:`sertoolkit.datasets`: the
+* [sertoolkit.pooling][]: face-frame sampling and frame-to-utterance pooling;
+* [sertoolkit.taxonomy][]: class sets and the expression -> sentiment / emotion maps;
+* [sertoolkit.losses][]: FixMatch, Pi-model and temporal-ensembling losses;
+* [sertoolkit.metrics][]: WA, UA, weighted F1 and the confusion matrix;
+* [sertoolkit.schedules][]: the paper's learning-rate schedule;
+* [sertoolkit.encoders][], [sertoolkit.features][], [sertoolkit.datasets][]: the
   models, feature extractors and dataset readers, imported on first access (they need
   torchaudio, soundfile and friends; the modules above need torch alone).
 """

@@ -1,12 +1,12 @@
 # pyright: basic
-"""A fused CUDA path for :func:`sertoolkit.augment.spec_augment` (one Triton kernel).
+"""A fused CUDA path for [sertoolkit.augment.spec_augment][] (one Triton kernel).
 
 On a GPU the vectorised eager op launches about 35 small kernels (drawing, interval
 arithmetic, mask building, ``torch.where``); their launches and their own run time, not
 memory traffic, are its cost (measured on an H200: 0.55 ms per call at (32, 555, 512), of
 which 0.12 ms of GPU time, against 0.02 ms for one copy of the tensor). This path draws the
 same uniform numbers with the same two ``torch.rand`` calls as
-:func:`sertoolkit.augment.spec_augment_masks` and hands them to one kernel that computes each
+[sertoolkit.augment.spec_augment_masks][] and hands them to one kernel that computes each
 example's intervals and writes the masked copy in one pass: three launches in all, the same
 output bit for bit (the interval arithmetic is the eager path's, in float32, with no fused
 multiply-add).
@@ -49,7 +49,7 @@ def _blocks(size: int, block: int) -> int:
 
 
 def usable(x: Tensor) -> bool:
-    """Whether :func:`spec_augment` can take the fused path for ``x``."""
+    """Whether `spec_augment` can take the fused path for ``x``."""
     return (
         x.is_cuda
         and x.dtype in _DTYPES
@@ -77,7 +77,7 @@ def spec_augment(
 ) -> Tensor:
     """SpecAugment in one kernel; arguments already checked by the public function.
 
-    Draws exactly what :func:`sertoolkit.augment.spec_augment_masks` draws, in its order.
+    Draws exactly what [sertoolkit.augment.spec_augment_masks][] draws, in its order.
     """
     # Triton launches on the current device: make it x's (the CPU only runs the interpreter)
     with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():

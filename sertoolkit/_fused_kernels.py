@@ -1,5 +1,5 @@
 # pyright: basic
-"""The Triton kernels of :mod:`sertoolkit._fused` (imported only when Triton is there).
+"""The Triton kernels of `sertoolkit._fused` (imported only when Triton is there).
 
 Module-level, as Triton resolves a kernel's calls to other kernels through the module's
 globals.

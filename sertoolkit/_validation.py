@@ -1,6 +1,6 @@
 """Argument checks shared by the public functions.
 
-Every check raises :class:`ValueError` (or :class:`TypeError` for a wrong Python type) whose
+Every check raises `ValueError` (or `TypeError` for a wrong Python type) whose
 message names the argument, what was expected and what was received, in the form
 ``Expected `name` to be ..., but got ...``.
 
@@ -32,7 +32,7 @@ def describe(x: Tensor) -> str:
 
 
 def check_tensor(name: str, x: object) -> Tensor:
-    """Raise :class:`TypeError` unless ``x`` is a tensor."""
+    """Raise `TypeError` unless ``x`` is a tensor."""
     if not isinstance(x, Tensor):
         raise TypeError(f"Expected `{name}` to be a torch.Tensor, but got {type(x).__name__}.")
     return x
@@ -178,7 +178,7 @@ def check_probs(
     """Check a ``(batch, classes)`` tensor of probability rows.
 
     Shape and dtype are always checked. With ``validate`` the values are checked too: every
-    entry in ``[0, 1]`` and every row summing to 1 within :func:`prob_tolerance`. ``rows``,
+    entry in ``[0, 1]`` and every row summing to 1 within `prob_tolerance`. ``rows``,
     a bool ``(batch,)`` mask, restricts the value check to the rows marked ``True``.
     """
     check_rank(name, probs, 2, "(batch, classes)")

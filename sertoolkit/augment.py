@@ -1,18 +1,18 @@
 """Weak and strong augmentations of audio features (paper Sec. 3.3).
 
 * **WA**, the weak augmentation used to compute pseudo-labels (Eq. 3), is dropout on the input
-  features: :func:`feature_dropout`.
+  features: [feature_dropout][].
 * **SA**, the strong augmentation the model is trained on (Eq. 4, 7, 9, 10), is SpecAugment
   time and frequency masking (Park et al. 2019, *SpecAugment: A Simple Data Augmentation
-  Method for Automatic Speech Recognition*): :func:`spec_augment`.
+  Method for Automatic Speech Recognition*): [spec_augment][].
 
 Features are ``(batch, time, freq)``. A padded batch stores example ``i``'s ``lengths[i]``
-valid frames first and padding after them (see :func:`sertoolkit.masking.lengths_to_mask`);
+valid frames first and padding after them (see [sertoolkit.masking.lengths_to_mask][]);
 augmentations never modify padding.
 
-Randomness is explicit: pass a :class:`torch.Generator` on the input's device and the global RNG
-is not touched. SpecAugment's random parameters are sampled by :func:`spec_augment_masks`
-separately from being applied by :func:`apply_spec_augment`, so one draw can be replayed on
+Randomness is explicit: pass a `torch.Generator` on the input's device and the global RNG
+is not touched. SpecAugment's random parameters are sampled by [spec_augment_masks][]
+separately from being applied by [apply_spec_augment][], so one draw can be replayed on
 another tensor. Masks are drawn independently per example, in one vectorised call, and the
 masked value is a constant (``fill``), never a batch statistic, so no example's output depends
 on another example.
@@ -64,7 +64,7 @@ def feature_dropout(
     r"""Inverted dropout on input features: the weak augmentation WA (paper Sec. 3.3).
 
     Each element is zeroed independently with probability ``p`` and the survivors are scaled
-    by :math:`1 / (1 - p)`, so the expectation is unchanged. ``p=0`` returns ``x`` unchanged
+    by $1 / (1 - p)$, so the expectation is unchanged. ``p=0`` returns ``x`` unchanged
     (the same values, a new tensor); ``p=1`` returns zeros.
 
     Args:
@@ -330,7 +330,7 @@ def apply_spec_augment(
 
     Args:
         x: Features, floating point.
-        masks: From :func:`spec_augment_masks` with matching sizes.
+        masks: From [spec_augment_masks][] with matching sizes.
         lengths: Valid frames per example (valid frames first).
         fill: The constant written into masked cells.
         validate: Check the values of ``lengths`` (a device sync on CUDA).
@@ -431,9 +431,9 @@ def spec_augment(
 ) -> Tensor:
     """SpecAugment time and frequency masking: the strong augmentation SA (paper Sec. 3.3).
 
-    Samples masks with :func:`spec_augment_masks` (independently per example, time masks
+    Samples masks with [spec_augment_masks][] (independently per example, time masks
     confined to each example's valid frames) and applies them with
-    :func:`apply_spec_augment` (padding untouched). Vectorised over the batch: no Python loop
+    [apply_spec_augment][] (padding untouched). Vectorised over the batch: no Python loop
     over examples. The paper does not state its SpecAugment settings; callers choose them.
 
     On a CUDA device, for float16, bfloat16 and float32 inputs outside autograd and
@@ -453,7 +453,7 @@ def spec_augment(
         generator: Source of randomness on the device of ``x``; when given, the global RNG is
             not touched.
         validate: Check the values of ``lengths`` (a device sync on CUDA).
-        out: Where to write the result, as in :func:`apply_spec_augment`: a preallocated
+        out: Where to write the result, as in [apply_spec_augment][]: a preallocated
             tensor like ``x`` (on a CPU this skips the allocation, most of the op's time at
             paper size), or ``x`` itself to mask in place. Not differentiable.
 
@@ -547,7 +547,7 @@ def spec_augment(
 
 
 class FeatureDropout(nn.Module):
-    """Module form of :func:`feature_dropout` (WA); the identity in eval mode.
+    """Module form of [feature_dropout][] (WA); the identity in eval mode.
 
     Args:
         p: Drop probability in ``[0, 1]``.
@@ -574,7 +574,7 @@ class FeatureDropout(nn.Module):
         """Apply dropout in training mode; return ``x`` itself in eval mode.
 
         ``lengths`` is accepted so that the module fits
-        :class:`sertoolkit.losses.Augmentation`; padding is zero and stays zero.
+        [sertoolkit.losses.Augmentation][]; padding is zero and stays zero.
         """
         check_tensor("x", x)
         check_floating("x", x)
@@ -596,7 +596,7 @@ class FeatureDropout(nn.Module):
 
 
 class SpecAugment(nn.Module):
-    """Module form of :func:`spec_augment` (SA); the identity in eval mode.
+    """Module form of [spec_augment][] (SA); the identity in eval mode.
 
     Args:
         time_masks: Time masks per example.

@@ -1,18 +1,19 @@
 r"""The paper's networks: the Transformer SER model (Sec. 3.1) and the face model (Sec. 3.2).
 
-:class:`TransformerSER` is Eq. 2:
+[TransformerSER][] is Eq. 2:
 
-.. math::
-    h = \mathrm{Encoder}(x^a), \quad z = \mathrm{AveragePooling}(h), \quad
-    f = \mathrm{MLP}(z), \quad p = \mathrm{Softmax}(f)
+$$
+h = \mathrm{Encoder}(x^a), \quad z = \mathrm{AveragePooling}(h), \quad
+f = \mathrm{MLP}(z), \quad p = \mathrm{Softmax}(f)
+$$
 
-returning the scores :math:`f` (logits); the softmax is the caller's. Padded frames are
+returning the scores $f$ (logits); the softmax is the caller's. Padded frames are
 excluded from attention (key padding) and from the average pooling, so a padded batch gives
 the logits each example gives alone.
 
-:class:`MobileNetV2FaceModel` maps face frames to logits over the 7
-:data:`sertoolkit.taxonomy.EXPRESSIONS`; any module with that contract satisfies the
-:class:`FrameEmotionModel` protocol. Weights are only ever loaded from a local file: nothing is
+[MobileNetV2FaceModel][] maps face frames to logits over the 7
+[sertoolkit.taxonomy.EXPRESSIONS][]; any module with that contract satisfies the
+[FrameEmotionModel][] protocol. Weights are only ever loaded from a local file: nothing is
 downloaded.
 """
 
@@ -57,7 +58,9 @@ def sinusoidal_positions(
 ) -> Tensor:
     r"""The sinusoidal position encoding of Vaswani et al. (2017).
 
-    .. math:: PE_{t, 2i} = \sin(t / 10000^{2i/d}), \quad PE_{t, 2i+1} = \cos(t / 10000^{2i/d})
+    $$
+    PE_{t, 2i} = \sin(t / 10000^{2i/d}), \quad PE_{t, 2i+1} = \cos(t / 10000^{2i/d})
+    $$
 
     Args:
         length: Number of positions.
@@ -90,9 +93,9 @@ class TransformerSER(nn.Module):
     """Transformer-encoder speech emotion classifier, paper Eq. 2 (Sec. 3.1, 4.2).
 
     ``input projection -> + sinusoidal positions -> Transformer encoder -> masked average
-    pooling over time -> MLP -> logits``. Built from :class:`torch.nn.TransformerEncoderLayer`
+    pooling over time -> MLP -> logits``. Built from `torch.nn.TransformerEncoderLayer`
     (``batch_first=True``), whose attention runs
-    :func:`torch.nn.functional.scaled_dot_product_attention`, so it takes the fused attention
+    `torch.nn.functional.scaled_dot_product_attention`, so it takes the fused attention
     kernels on GPU, runs under bf16 autocast and compiles with ``torch.compile`` in one graph.
 
     Defaults are the paper's where it states them (Sec. 4.2): 8 heads, 8 blocks, hidden size
@@ -124,7 +127,7 @@ class TransformerSER(nn.Module):
     Shape:
         - x: ``(batch, time, input_dim)``, floating
         - lengths: ``(batch,)`` integer, valid frames first (see
-          :func:`sertoolkit.masking.lengths_to_mask`); default: every frame valid
+          [sertoolkit.masking.lengths_to_mask][]); default: every frame valid
         - output: ``(batch, num_classes)`` logits
 
     Raises:
@@ -265,7 +268,7 @@ class TransformerSER(nn.Module):
 class FrameEmotionModel(Protocol):
     """Anything mapping face frames ``(n, channels, height, width)`` to ``(n, 7)`` logits.
 
-    The 7 outputs follow :data:`sertoolkit.taxonomy.EXPRESSIONS`.
+    The 7 outputs follow [sertoolkit.taxonomy.EXPRESSIONS][].
     """
 
     def __call__(self, frames: Tensor, /) -> Tensor:
@@ -281,13 +284,13 @@ class MobileNetV2FaceModel(nn.Module):
     """Face-expression classifier on torchvision's MobileNetV2 (paper Sec. 3.2).
 
     The paper trains MobileNetV2 (Sandler et al. 2018) on RAF-DB for the 7
-    :data:`sertoolkit.taxonomy.EXPRESSIONS`. Inputs are frames with values in ``[0, 1]``;
+    [sertoolkit.taxonomy.EXPRESSIONS][]. Inputs are frames with values in ``[0, 1]``;
     the module normalises them with the ImageNet mean and standard deviation (the statistics
     MobileNetV2 backbones are trained with), and repeats a single grey channel to three. The
     paper does not state its input size; 100 x 100 (RAF-DB's aligned crops) or 224 x 224 both
     work, as MobileNetV2 pools globally.
 
-    Weights come only from a local file (:meth:`from_checkpoint`); torchvision is asked for no
+    Weights come only from a local file (`from_checkpoint`); torchvision is asked for no
     pretrained weights, so nothing is downloaded. Requires the ``vision`` extra
     (``torchvision==0.26.*``).
 
@@ -398,7 +401,7 @@ def frame_probabilities(
     """Run a face model over many frames in chunks and return softmax probabilities.
 
     Args:
-        model: A :class:`FrameEmotionModel` (put it in eval mode first).
+        model: A [FrameEmotionModel][] (put it in eval mode first).
         frames: Face frames, values in ``[0, 1]``.
         batch_size: Frames per forward pass (>= 1).
         validate: Check that the frames are finite and in ``[0, 1]`` (a device sync on CUDA).
@@ -408,7 +411,7 @@ def frame_probabilities(
 
     Returns:
         The per-frame expression probabilities, ready for
-        :func:`sertoolkit.pooling.pool_frames` after a reshape to ``(batch, frames, classes)``.
+        [sertoolkit.pooling.pool_frames][] after a reshape to ``(batch, frames, classes)``.
 
     Raises:
         TypeError: If ``model`` is not callable.

@@ -3,20 +3,20 @@
 Both extractors take a waveform batch ``(batch, samples)`` with optional ``lengths`` (valid
 samples first, zero padding after) at any sample rate, resample to 16 kHz with torchaudio, and
 return ``(features (batch, time, 512), frame_lengths (batch,))`` in the library's padded
-layout (valid frames first; see :func:`sertoolkit.masking.lengths_to_mask`). Padding is
+layout (valid frames first; see [sertoolkit.masking.lengths_to_mask][]). Padding is
 handled so that an example's features do not depend on how much padding its batch has, nor on
 what the padding holds (NaN and inf included).
 
-:func:`fix_length` then brings every sequence to the paper's fixed length (t = 555 for STFT,
-t = 445 for wav2vec), and :func:`load_audio` reads a file from disk.
+[fix_length][] then brings every sequence to the paper's fixed length (t = 555 for STFT,
+t = 445 for wav2vec), and [load_audio][] reads a file from disk.
 
 Frame counts (16 kHz, ``n`` valid samples):
 
-* :class:`SpectrogramFeatures`: ``1 + n // 160`` centred frames, one per 10 ms. A 5.55 s clip
+* [SpectrogramFeatures][]: ``1 + n // 160`` centred frames, one per 10 ms. A 5.55 s clip
   (88,800 samples) gives **556** frames, centred at 0, 10, ..., 5550 ms. The paper's t = 555 is
   5.55 s / 10 ms; we read it as frames 0-554 (centres 0-5.54 s), so ``fix_length(.., 555)``
   drops the frame centred on the clip's last sample. ``frames_for_samples`` gives the count.
-* :class:`Wav2VecFeatures`: the wav2vec 2.0 convolutional feature encoder, 512 channels, one
+* [Wav2VecFeatures][]: the wav2vec 2.0 convolutional feature encoder, 512 channels, one
   frame per 20 ms (stride 320) with a 25 ms receptive field (400 samples): ``floor((n - 400) /
   320) + 1`` frames for ``n >= 400``. The paper's t = 445 therefore spans 8.905 s of audio
   here. (The paper cites wav2vec 1.0, Schneider et al. 2019, whose 512-d features come every
@@ -67,7 +67,7 @@ TARGET_SAMPLE_RATE = 16_000
 """Both feature extractors work at 16 kHz (paper Sec. 4.2)."""
 
 FixSide = Literal["head", "tail"]
-"""Which end of an utterance :func:`fix_length` keeps."""
+"""Which end of an utterance [fix_length][] keeps."""
 
 
 def fix_length(
@@ -204,10 +204,10 @@ class SpectrogramFeatures(nn.Module):
     bin ``512 - k`` mirroring bin ``k`` for real audio. ``two_sided=False`` returns the 257
     non-redundant bins instead.
 
-    Built on :class:`torchaudio.transforms.Spectrogram` with ``center=True`` and zero
+    Built on `torchaudio.transforms.Spectrogram` with ``center=True`` and zero
     (``"constant"``) edge padding, so frame ``j`` is centred on sample ``160 j`` and an example
     gives the same frames alone or in a padded batch. Each example's valid frame count is
-    :meth:`frames_for_samples`; padding frames are zeros.
+    `frames_for_samples`; padding frames are zeros.
 
     Args:
         sample_rate: Sample rate of the input; resampled to 16 kHz if different.
@@ -449,10 +449,10 @@ def load_audio(path: str | os.PathLike[str], *, sample_rate: int = TARGET_SAMPLE
 
     Decoding uses ``soundfile`` (libsndfile: WAV, FLAC, OGG/Vorbis, MP3 and more), which works
     with torchaudio 2.11, whose own ``load`` needs the separate ``torchcodec`` package. The
-    audio track of a video or AAC file (:data:`VIDEO_SUFFIXES`, e.g. CH-SIMS' ``.mp4`` clips)
+    audio track of a video or AAC file ([VIDEO_SUFFIXES][], e.g. CH-SIMS' ``.mp4`` clips)
     is decoded with PyAV (``pip install 'sertoolkit[video]'``), the maintained Python binding
     of FFmpeg whose wheels bundle the FFmpeg libraries, so no system FFmpeg is needed.
-    Channels are averaged; the signal is resampled with :func:`torchaudio.functional.resample`.
+    Channels are averaged; the signal is resampled with `torchaudio.functional.resample`.
 
     Args:
         path: Local file path.
@@ -532,7 +532,7 @@ def _check_wav_complete(file: Path) -> None:
 VIDEO_SUFFIXES: frozenset[str] = frozenset(
     {".mp4", ".m4v", ".m4a", ".aac", ".mov", ".mkv", ".webm", ".avi", ".flv"}
 )
-"""File suffixes whose audio :func:`load_audio` decodes with PyAV instead of soundfile."""
+"""File suffixes whose audio [load_audio][] decodes with PyAV instead of soundfile."""
 
 
 def _decode_av_audio(file: Path) -> tuple[NDArray[Any], int]:

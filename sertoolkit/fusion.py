@@ -1,11 +1,11 @@
 r"""Pseudo-label fusion rules: audio (FixMatch), visual (CMKT), FF1 and FF2 (paper Sec. 3.3-3.4).
 
 Every rule maps the audio model's class probabilities on the *weakly* augmented unlabelled
-batch, :math:`\tilde p^a` (Eq. 3), and the face model's pooled probabilities,
-:math:`\tilde p^v` (Sec. 3.2), to a :class:`PseudoLabels`: one hard target per example and a
-bool mask of the examples that train. :func:`masked_cross_entropy` then scores the model's
+batch, $\tilde p^a$ (Eq. 3), and the face model's pooled probabilities,
+$\tilde p^v$ (Sec. 3.2), to a [PseudoLabels][]: one hard target per example and a
+bool mask of the examples that train. [masked_cross_entropy][] then scores the model's
 logits on the *strongly* augmented batch against it, which is the unlabelled loss
-:math:`\mathcal L(\mathcal B^U)` of Eq. 4, 7 and 9.
+$\mathcal L(\mathcal B^U)$ of Eq. 4, 7 and 9.
 
 A FixMatch-style loop needs nothing else::
 
@@ -14,12 +14,12 @@ A FixMatch-style loop needs nothing else::
     pseudo = weighted_fusion(audio_probs, visual_probs, alpha=0.2, threshold=0.9)
     loss_u = masked_cross_entropy(model(strong(x_u)), pseudo)
 
-The callable classes (:class:`ConsistentAndRandom`, :class:`WeightedFusion`,
-:class:`AudioOnly`, :class:`VisualOnly`) hold a rule's settings and satisfy the
-:class:`FusionFn` protocol, so a training loop can take "the fusion rule" as one argument.
+The callable classes ([ConsistentAndRandom][], [WeightedFusion][],
+[AudioOnly][], [VisualOnly][]) hold a rule's settings and satisfy the
+[FusionFn][] protocol, so a training loop can take "the fusion rule" as one argument.
 
 Examples whose visual evidence is missing (no face frame survived, see
-:func:`sertoolkit.pooling.pool_frames`) are passed as ``valid=False``: they never train, and
+[sertoolkit.pooling.pool_frames][]) are passed as ``valid=False``: they never train, and
 their visual rows are exempt from the probability check.
 """
 
@@ -79,7 +79,7 @@ class PseudoLabels:
         mask: Which examples enter the unlabelled loss, ``(batch,)``: bool (``True`` trains;
             what every rule here returns), or floating per-example weights in ``[0, 1]``
             (USB's float masks, SoftMatch / FreeMatch soft weights; checked by
-            :func:`masked_cross_entropy` with ``validate``).
+            [masked_cross_entropy][] with ``validate``).
         probs: The distribution the targets were read from, ``(batch, classes)``, detached
             (visual for FF1 and CMKT, fused for FF2, audio for FixMatch), or ``None``.
 
@@ -147,7 +147,7 @@ class PseudoLabels:
 
 @runtime_checkable
 class FusionFn(Protocol):
-    """Anything that turns audio and visual probabilities into :class:`PseudoLabels`.
+    """Anything that turns audio and visual probabilities into [PseudoLabels][].
 
     ``audio_probs`` and ``visual_probs`` are ``(batch, classes)``; ``valid`` is an optional bool
     ``(batch,)`` mask of examples with usable visual evidence; ``generator`` feeds rules that
@@ -208,19 +208,20 @@ def consistent_and_random(
     The target is the visual hard label; an example trains when the audio and visual hard
     labels agree, or when its random weight falls below ``epsilon``:
 
-    .. math::
-        \mathrm{mask}_i = \mathbf{1}\{\tilde y^a_i = \tilde y^v_i \ \text{or}\ w_i < \epsilon\},
-        \quad w_i \sim U(0, 1), \quad \text{target}_i = \tilde y^v_i
+    $$
+    \mathrm{mask}_i = \mathbf{1}\{\tilde y^a_i = \tilde y^v_i \ \text{or}\ w_i < \epsilon\},
+    \quad w_i \sim U(0, 1), \quad \text{target}_i = \tilde y^v_i
+    $$
 
     ``epsilon=0`` keeps exactly the agreeing examples; ``epsilon=1`` keeps all of them and
-    equals :func:`visual_only` (direct CMKT). Hard labels are ``argmax`` (first index on ties).
+    equals [visual_only][] (direct CMKT). Hard labels are ``argmax`` (first index on ties).
     One weight is drawn per example whatever the data, so a seeded ``generator`` replays.
 
     Args:
-        audio_probs: :math:`\tilde p^a`, the model's probabilities on the weakly augmented audio.
-        visual_probs: :math:`\tilde p^v`, the pooled face-expression probabilities mapped to
+        audio_probs: $\tilde p^a$, the model's probabilities on the weakly augmented audio.
+        visual_probs: $\tilde p^v$, the pooled face-expression probabilities mapped to
             the target classes.
-        epsilon: :math:`\epsilon` in ``[0, 1]`` (the paper's best: 0.5).
+        epsilon: $\epsilon$ in ``[0, 1]`` (the paper's best: 0.5).
         valid: Optional bool mask; ``False`` rows never train and their ``visual_probs`` are
             not checked.
         generator: Source of the random weights (on the device of ``audio_probs``); when given,
@@ -280,20 +281,21 @@ def weighted_fusion(
 ) -> PseudoLabels:
     r"""FF2, *Weighted Fusion* (paper Eq. 8-9).
 
-    .. math::
-        \tilde p^{av}_i = \alpha \tilde p^a_i + (1 - \alpha) \tilde p^v_i, \quad
-        \text{target}_i = \arg\max \tilde p^{av}_i, \quad
-        \mathrm{mask}_i = \mathbf{1}\{\max \tilde p^{av}_i > \tau\}
+    $$
+    \tilde p^{av}_i = \alpha \tilde p^a_i + (1 - \alpha) \tilde p^v_i, \quad
+    \text{target}_i = \arg\max \tilde p^{av}_i, \quad
+    \mathrm{mask}_i = \mathbf{1}\{\max \tilde p^{av}_i > \tau\}
+    $$
 
-    ``alpha=1`` is FixMatch (:func:`audio_only`); ``alpha=0`` thresholds the visual
+    ``alpha=1`` is FixMatch ([audio_only][]); ``alpha=0`` thresholds the visual
     distribution alone.
 
     Args:
-        audio_probs: :math:`\tilde p^a`, the model's probabilities on the weakly augmented audio.
-        visual_probs: :math:`\tilde p^v`, the pooled, mapped face-expression probabilities.
-        alpha: :math:`\alpha` in ``[0, 1]``, the weight of the audio distribution (paper's
+        audio_probs: $\tilde p^a$, the model's probabilities on the weakly augmented audio.
+        visual_probs: $\tilde p^v$, the pooled, mapped face-expression probabilities.
+        alpha: $\alpha$ in ``[0, 1]``, the weight of the audio distribution (paper's
             best: 0.2).
-        threshold: :math:`\tau` in ``[0, 1]`` (paper: 0.9; USB: 0.95), a number or a 0-D
+        threshold: $\tau$ in ``[0, 1]`` (paper: 0.9; USB: 0.95), a number or a 0-D
             tensor; the comparison is strict unless ``inclusive``.
         valid: Optional bool mask; ``False`` rows never train and their ``visual_probs`` are
             not checked.
@@ -347,15 +349,16 @@ def audio_only(
 ) -> PseudoLabels:
     r"""FixMatch pseudo-labels from the audio model alone (paper Eq. 3-4).
 
-    .. math::
-        \text{target}_i = \arg\max \tilde p^a_i, \quad
-        \mathrm{mask}_i = \mathbf{1}\{\max \tilde p^a_i > \tau\}
+    $$
+    \text{target}_i = \arg\max \tilde p^a_i, \quad
+    \mathrm{mask}_i = \mathbf{1}\{\max \tilde p^a_i > \tau\}
+    $$
 
-    Equal to :func:`weighted_fusion` with ``alpha=1``.
+    Equal to [weighted_fusion][] with ``alpha=1``.
 
     Args:
-        audio_probs: :math:`\tilde p^a`, the model's probabilities on the weakly augmented audio.
-        threshold: :math:`\tau` in ``[0, 1]`` (paper: 0.9; USB: 0.95), a number or a 0-D
+        audio_probs: $\tilde p^a$, the model's probabilities on the weakly augmented audio.
+        threshold: $\tau$ in ``[0, 1]`` (paper: 0.9; USB: 0.95), a number or a 0-D
             tensor; the comparison is strict unless ``inclusive``.
         inclusive: Keep ``max p >= threshold`` (USB's comparison) instead of the paper's ``>``.
         generator: Accepted (and type-checked) so that every rule is called alike; unused.
@@ -388,13 +391,15 @@ def visual_only(
 ) -> PseudoLabels:
     r"""Direct cross-modal knowledge transfer: every example trains on its visual hard label.
 
-    .. math:: \text{target}_i = \arg\max \tilde p^v_i, \quad \mathrm{mask}_i = 1
+    $$
+    \text{target}_i = \arg\max \tilde p^v_i, \quad \mathrm{mask}_i = 1
+    $$
 
-    Equal to :func:`consistent_and_random` with ``epsilon=1``. This is the pseudo-labelling of
+    Equal to [consistent_and_random][] with ``epsilon=1``. This is the pseudo-labelling of
     the paper's DCMKT baseline and of "adding data with CMKT pseudo-labels" (Table 4).
 
     Args:
-        visual_probs: :math:`\tilde p^v`, the pooled, mapped face-expression probabilities.
+        visual_probs: $\tilde p^v$, the pooled, mapped face-expression probabilities.
         valid: Optional bool mask; ``False`` rows never train and are not checked.
         generator: Accepted (and type-checked) so that every rule is called alike; unused.
         validate: Check probability values (a device sync on CUDA).
@@ -431,11 +436,12 @@ def masked_cross_entropy(
 
     The loss of paper Eq. 4, 7 and 9:
 
-    .. math::
-        \mathcal L(\mathcal B^U) = -\frac{1}{|\mathcal B^U|} \sum_{i \in \mathcal B^U}
-        \mathrm{mask}_i \log \operatorname{softmax}(f_i)[\text{target}_i]
+    $$
+    \mathcal L(\mathcal B^U) = -\frac{1}{|\mathcal B^U|} \sum_{i \in \mathcal B^U}
+    \mathrm{mask}_i \log \operatorname{softmax}(f_i)[\text{target}_i]
+    $$
 
-    The divisor is :math:`|\mathcal B^U|`, all examples, not the number kept: a batch in
+    The divisor is $|\mathcal B^U|$, all examples, not the number kept: a batch in
     which few examples pass the mask contributes a small loss, as in FixMatch. A batch of
     size 0 gives 0 (not NaN). Dropped examples (mask ``False`` or weight 0) contribute exactly
     0, to the loss and to the gradient, even if their logits are not finite. A float mask
@@ -443,12 +449,12 @@ def masked_cross_entropy(
     autocast the cross-entropy runs in float32.
 
     With ``soft=True`` each kept example trains on the whole distribution
-    ``pseudo.probs`` instead of its argmax, :math:`-\sum_c q_{i,c} \log
-    \operatorname{softmax}(f_i)_c` (USB's ``hard_label=False``; for FF2 the fused
+    ``pseudo.probs`` instead of its argmax, $-\sum_c q_{i,c} \log
+    \operatorname{softmax}(f_i)_c$ (USB's ``hard_label=False``; for FF2 the fused
     distribution of Eq. 8).
 
     Args:
-        logits: The model's scores on the strongly augmented batch, :math:`f = M_\theta(SA(x))`
+        logits: The model's scores on the strongly augmented batch, $f = M_\theta(SA(x))$
             before the softmax.
         pseudo: Targets and mask from a fusion rule.
         soft: Train on ``pseudo.probs`` (soft targets) rather than ``pseudo.targets``.
@@ -464,7 +470,7 @@ def masked_cross_entropy(
         The loss.
 
     Raises:
-        TypeError: If ``pseudo`` is not a :class:`PseudoLabels`.
+        TypeError: If ``pseudo`` is not a [PseudoLabels][].
         ValueError: If ``logits`` is not ``(batch, classes)`` floating, does not match the
             pseudo-labels' batch size or device, ``soft`` is asked of pseudo-labels without
             ``probs``, or (with ``validate``) a value is out of range.
@@ -519,7 +525,7 @@ def _check_setting(rule: object, name: str, value: float) -> None:
 
 @dataclass(frozen=True)
 class ConsistentAndRandom:
-    """FF1 as a :class:`FusionFn`: see :func:`consistent_and_random` (paper Eq. 5-7).
+    """FF1 as a [FusionFn][]: see [consistent_and_random][] (paper Eq. 5-7).
 
     Attributes:
         epsilon: Random keep rate in ``[0, 1]``.
@@ -553,7 +559,7 @@ class ConsistentAndRandom:
 
 @dataclass(frozen=True)
 class WeightedFusion:
-    """FF2 as a :class:`FusionFn`: see :func:`weighted_fusion` (paper Eq. 8-9).
+    """FF2 as a [FusionFn][]: see [weighted_fusion][] (paper Eq. 8-9).
 
     Attributes:
         alpha: Weight of the audio distribution in ``[0, 1]``.
@@ -595,7 +601,7 @@ class WeightedFusion:
 
 @dataclass(frozen=True)
 class AudioOnly:
-    """FixMatch as a :class:`FusionFn`: see :func:`audio_only` (paper Eq. 3-4).
+    """FixMatch as a [FusionFn][]: see [audio_only][] (paper Eq. 3-4).
 
     The visual input is not read (its shape, dtype and device are checked, not its values),
     and ``valid`` is checked but not used: FixMatch needs no visual evidence.
@@ -633,7 +639,7 @@ class AudioOnly:
 
 @dataclass(frozen=True)
 class VisualOnly:
-    """Direct CMKT as a :class:`FusionFn`: see :func:`visual_only`.
+    """Direct CMKT as a [FusionFn][]: see [visual_only][].
 
     Attributes:
         validate: Check probability values on every call.
@@ -661,7 +667,7 @@ class VisualBank(nn.Module):
 
     A semi-supervised loop (USB's ``train_step`` among them) receives the dataset indices of
     its unlabelled batch; ``bank(ids)`` returns those examples' pooled, mapped visual
-    probabilities and their ``valid`` flags, ready for any :class:`FusionFn`. Both live in
+    probabilities and their ``valid`` flags, ready for any [FusionFn][]. Both live in
     buffers, so they move with ``.to(device)`` and are saved in ``state_dict``.
 
     Args:
@@ -714,8 +720,8 @@ class VisualBank(nn.Module):
         """Build the bank from pooled face-expression probabilities and a label map.
 
         An example is valid when it had a face and its most likely expression maps to a
-        target class (:func:`~sertoolkit.taxonomy.maps_to_target`); its probabilities are
-        :func:`~sertoolkit.taxonomy.project`-ed onto the target classes.
+        target class ([maps_to_target][sertoolkit.taxonomy.maps_to_target]); its probabilities are
+        [project][sertoolkit.taxonomy.project]-ed onto the target classes.
 
         Shape:
             - expression_probs: ``(examples, len(label_map.source))``; has_face
@@ -750,7 +756,7 @@ class VisualBank(nn.Module):
     def from_evidence(
         cls, evidence: VisualEvidence, label_map: LabelMap, *, validate: bool = True
     ) -> VisualBank:
-        """Build the bank from :func:`sertoolkit.datasets.expression_probabilities`' result."""
+        """Build the bank from [sertoolkit.datasets.expression_probabilities][]' result."""
         probs, has_face = getattr(evidence, "probs", None), getattr(evidence, "has_face", None)
         if not isinstance(probs, Tensor) or not isinstance(has_face, Tensor):
             raise TypeError(

@@ -1,16 +1,16 @@
 """Unlabelled losses of the semi-supervised baselines (paper Sec. 2.3 and 4.3).
 
-* :func:`fixmatch_loss`: FixMatch (Sohn et al. 2020), the paper's SSL branch (Eq. 3-4).
-* :func:`pi_model_loss`: the Pi-model (Laine & Aila 2017).
-* :class:`TemporalEnsembling`: temporal ensembling (Laine & Aila 2017), a per-example EMA of
+* [fixmatch_loss][]: FixMatch (Sohn et al. 2020), the paper's SSL branch (Eq. 3-4).
+* [pi_model_loss][]: the Pi-model (Laine & Aila 2017).
+* [TemporalEnsembling][]: temporal ensembling (Laine & Aila 2017), a per-example EMA of
   predictions kept as module buffers so it checkpoints with ``state_dict``.
-* :func:`sigmoid_rampup`: the consistency-weight ramp-up both Laine & Aila methods use.
-* :func:`cmkt_ssl_loss`: the whole labelled + unlabelled loss of one step of Algorithm 1
+* [sigmoid_rampup][]: the consistency-weight ramp-up both Laine & Aila methods use.
+* [cmkt_ssl_loss][]: the whole labelled + unlabelled loss of one step of Algorithm 1
   (augment, one concatenated forward, weak-view pseudo-labels, fusion, Eq. 1 + 4/7/9), the
-  fast path for any :class:`~sertoolkit.fusion.FusionFn`.
+  fast path for any [FusionFn][sertoolkit.fusion.FusionFn].
 
-The cross-modal rules (FF1, FF2, direct CMKT) produce :class:`sertoolkit.fusion.PseudoLabels`
-and are scored with :func:`sertoolkit.fusion.masked_cross_entropy`.
+The cross-modal rules (FF1, FF2, direct CMKT) produce [sertoolkit.fusion.PseudoLabels][]
+and are scored with [sertoolkit.fusion.masked_cross_entropy][].
 """
 
 from __future__ import annotations
@@ -68,11 +68,12 @@ def fixmatch_loss(
 ) -> Tensor:
     r"""FixMatch's unlabelled loss (paper Eq. 3-4).
 
-    .. math::
-        \mathcal L(\mathcal B^U) = -\frac{1}{|\mathcal B^U|} \sum_i
-        \mathbf{1}\{\max \tilde p^a_i > \tau\} \log \tilde p_i[\arg\max \tilde p^a_i],
-        \quad \tilde p^a = \operatorname{softmax}(\text{weak}), \
-        \tilde p = \operatorname{softmax}(\text{strong})
+    $$
+    \mathcal L(\mathcal B^U) = -\frac{1}{|\mathcal B^U|} \sum_i
+    \mathbf{1}\{\max \tilde p^a_i > \tau\} \log \tilde p_i[\arg\max \tilde p^a_i],
+    \quad \tilde p^a = \operatorname{softmax}(\text{weak}), \
+    \tilde p = \operatorname{softmax}(\text{strong})
+    $$
 
     The weak branch is detached (it only supplies targets). Equal to
     ``masked_cross_entropy(strong_logits, audio_only(weak_logits.softmax(1), threshold))``.
@@ -80,7 +81,7 @@ def fixmatch_loss(
     Args:
         weak_logits: Logits on the weakly augmented batch.
         strong_logits: Logits on the strongly augmented batch (gradient flows here).
-        threshold: :math:`\tau` in ``[0, 1]`` (paper: 0.9; USB: 0.95), strict unless
+        threshold: $\tau$ in ``[0, 1]`` (paper: 0.9; USB: 0.95), strict unless
             ``inclusive``.
         inclusive: Keep ``max p >= threshold`` (USB's comparison).
         validate: Check that every weak row and every kept strong row is finite (a device
@@ -116,11 +117,13 @@ def pi_model_loss(logits_a: Tensor, logits_b: Tensor, *, validate: bool = True) 
     The squared difference of the softmaxes of two stochastic forward passes of the same
     batch, averaged over examples and classes:
 
-    .. math:: \frac{1}{C |\mathcal B|} \sum_i \lVert \operatorname{softmax}(z_i) -
-        \operatorname{softmax}(\tilde z_i) \rVert_2^2
+    $$
+    \frac{1}{C |\mathcal B|} \sum_i \lVert \operatorname{softmax}(z_i) -
+    \operatorname{softmax}(\tilde z_i) \rVert_2^2
+    $$
 
     As in the original, gradient flows through both passes. Multiply by
-    :func:`sigmoid_rampup` times the maximum weight.
+    [sigmoid_rampup][] times the maximum weight.
 
     Args:
         logits_a: Logits of the first pass.
@@ -150,10 +153,10 @@ def pi_model_loss(logits_a: Tensor, logits_b: Tensor, *, validate: bool = True) 
 
 
 def sigmoid_rampup(step: int | float, rampup_length: int | float) -> float:
-    r"""The sigmoid-shaped ramp-up of Laine & Aila (2017): :math:`e^{-5 (1 - t)^2}`.
+    r"""The sigmoid-shaped ramp-up of Laine & Aila (2017): $e^{-5 (1 - t)^2}$.
 
-    :math:`t = \min(\text{step} / \text{rampup\_length}, 1)`; rises from
-    :math:`e^{-5} \approx 0.0067` at step 0 to 1 at ``rampup_length`` and stays at 1.
+    $t = \min(\text{step} / \text{rampup\_length}, 1)$; rises from
+    $e^{-5} \approx 0.0067$ at step 0 to 1 at ``rampup_length`` and stays at 1.
     ``rampup_length=0`` means no ramp-up (always 1).
 
     Args:
@@ -186,10 +189,12 @@ class TemporalEnsembling(nn.Module):
 
     For every unlabelled example ``i`` (a global example id in ``[0, num_examples)``) it keeps
     an exponential moving average of the model's predicted distributions and the number of
-    updates :math:`n_i`; the bias-corrected target is
+    updates $n_i$; the bias-corrected target is
 
-    .. math:: Z_i \leftarrow \alpha Z_i + (1 - \alpha) z_i, \qquad
-        \tilde z_i = Z_i / (1 - \alpha^{n_i})
+    $$
+    Z_i \leftarrow \alpha Z_i + (1 - \alpha) z_i, \qquad
+    \tilde z_i = Z_i / (1 - \alpha^{n_i})
+    $$
 
     The original updates every example once per epoch from that epoch's predictions; updating
     an example each time it is seen, as here, is the same when every example is seen once per
@@ -286,11 +291,13 @@ class TemporalEnsembling(nn.Module):
     def loss(self, logits: Tensor, ids: Tensor, *, validate: bool = True) -> Tensor:
         r"""Squared difference between the current predictions and the ensemble targets.
 
-        .. math:: \frac{1}{C |\mathcal B|} \sum_{i \text{ seen}}
-            \lVert \operatorname{softmax}(z_i) - \tilde z_i \rVert_2^2
+        $$
+        \frac{1}{C |\mathcal B|} \sum_{i \text{ seen}}
+        \lVert \operatorname{softmax}(z_i) - \tilde z_i \rVert_2^2
+        $$
 
         Examples never updated yet have no target and contribute 0; the divisor is the whole
-        batch (as for the other unlabelled losses). Multiply by :func:`sigmoid_rampup`.
+        batch (as for the other unlabelled losses). Multiply by [sigmoid_rampup][].
 
         Args:
             logits: The model's logits for examples ``ids``.
@@ -321,9 +328,9 @@ class TemporalEnsembling(nn.Module):
 class SSLModel(Protocol):
     """A sequence classifier called as ``model(x, lengths, validate=False) -> logits``.
 
-    :class:`sertoolkit.encoders.TransformerSER` is one. A model may also return a mapping
+    [sertoolkit.encoders.TransformerSER][] is one. A model may also return a mapping
     with a ``"logits"`` entry (USB's ``{"logits", "feat"}``), or anything a ``logits_of``
-    callable reads the logits from (see :func:`cmkt_ssl_loss`).
+    callable reads the logits from (see [cmkt_ssl_loss][]).
     """
 
     def __call__(self, x: Tensor, lengths: Tensor, *, validate: bool = ...) -> Any:
@@ -353,7 +360,7 @@ def _read_logits(out: object, logits_of: Callable[[Any], Tensor] | None) -> Tens
 class Augmentation(Protocol):
     """An augmentation called as ``aug(x, lengths, generator=g)``.
 
-    :class:`sertoolkit.augment.SpecAugment` and :class:`sertoolkit.augment.FeatureDropout` are.
+    [sertoolkit.augment.SpecAugment][] and [sertoolkit.augment.FeatureDropout][] are.
     """
 
     def __call__(
@@ -364,13 +371,13 @@ class Augmentation(Protocol):
 
 
 class SSLStep(NamedTuple):
-    r"""What :func:`cmkt_ssl_loss` returns: the loss to backpropagate and its parts.
+    r"""What [cmkt_ssl_loss][] returns: the loss to backpropagate and its parts.
 
     Attributes:
-        loss: :math:`\mathcal L_l + \lambda_u \mathcal L_u`, a scalar with gradient.
-        labelled: :math:`\mathcal L_l` (Eq. 1), with gradient (e.g. to reweight it when a
+        loss: $\mathcal L_l + \lambda_u \mathcal L_u$, a scalar with gradient.
+        labelled: $\mathcal L_l$ (Eq. 1), with gradient (e.g. to reweight it when a
             data-parallel rank holds an uneven share of the batch).
-        unlabelled: :math:`\mathcal L_u` (Eq. 4, 7 or 9 by the fusion rule), with gradient.
+        unlabelled: $\mathcal L_u$ (Eq. 4, 7 or 9 by the fusion rule), with gradient.
         pseudo: The fused pseudo-labels of the unlabelled batch (for telemetry; on device).
     """
 
@@ -418,15 +425,17 @@ def cmkt_ssl_loss(
 ) -> SSLStep:
     r"""The loss of one training step of Algorithm 1: labelled CE plus fused unlabelled CE.
 
-    .. math::
-        \mathcal L = \frac{1}{|\mathcal B^L|} \sum_{i \in \mathcal B^L}
-        \mathrm{CE}\big(y_i, M_\theta(SA(x_i))\big)
-        + \lambda_u \, \mathcal L_u\big(M_\theta(SA(u)), \mathrm{fuse}(
-        \operatorname{softmax} M_\theta(WA(u)), p^v)\big)
+    $$
+    \mathcal L = \frac{1}{|\mathcal B^L|} \sum_{i \in \mathcal B^L}
+    \mathrm{CE}\big(y_i, M_\theta(SA(x_i))\big)
+    + \lambda_u \, \mathcal L_u\big(M_\theta(SA(u)), \mathrm{fuse}(
+    \operatorname{softmax} M_\theta(WA(u)), p^v)\big)
+    $$
 
     Eq. 1 for the labelled term; the unlabelled term is
-    :func:`~sertoolkit.fusion.masked_cross_entropy` on the pseudo-labels of ``fusion``
-    (Eq. 4 FixMatch, Eq. 7 FF1, Eq. 9 FF2, or any :class:`~sertoolkit.fusion.FusionFn`).
+    [masked_cross_entropy][sertoolkit.fusion.masked_cross_entropy] on the pseudo-labels of
+    ``fusion`` (Eq. 4 FixMatch, Eq. 7 FF1, Eq. 9 FF2, or any
+    [FusionFn][sertoolkit.fusion.FusionFn]).
 
     Order of work, which fixes the order random numbers are drawn in: ``strong(x_l)``,
     ``strong(x_u)``, ``weak(x_u)`` from ``generator``; then one forward pass of both strongly
@@ -442,8 +451,8 @@ def cmkt_ssl_loss(
     a training loop once the data are known to be clean.
 
     Args:
-        model: The classifier (:class:`SSLModel`), e.g.
-            :class:`~sertoolkit.encoders.TransformerSER`.
+        model: The classifier ([SSLModel][]), e.g.
+            [TransformerSER][sertoolkit.encoders.TransformerSER].
         x_l: Labelled features.
         lengths_l: Valid frames of ``x_l`` (valid frames first).
         y_l: Labels of ``x_l``.
@@ -459,8 +468,8 @@ def cmkt_ssl_loss(
         concatenate: One forward for both strong views (``False``: two forwards; the same
             result, for models whose batch statistics must not mix, e.g. batch norm).
         soft_targets: Train the unlabelled term on the rule's distribution (``pseudo.probs``:
-            the fused one for FF2) instead of its argmax (:func:`masked_cross_entropy`'s
-            ``soft``).
+            the fused one for FF2) instead of its argmax (``soft`` of
+            [masked_cross_entropy][sertoolkit.fusion.masked_cross_entropy]).
         logits_of: Reads the logits from the model's output when it is not a tensor. By
             default a tensor is the logits and a mapping's ``"logits"`` entry is (USB's
             models return ``{"logits": ..., "feat": ...}``); any other output is a
@@ -476,7 +485,7 @@ def cmkt_ssl_loss(
     already does.
 
     Returns:
-        An :class:`SSLStep`; call ``.loss.backward()``.
+        An [SSLStep][]; call ``.loss.backward()``.
 
     Raises:
         TypeError: If an argument has the wrong Python type (``fusion``, ``weak`` and

@@ -2,9 +2,9 @@
 
 Each function returns a bool ``(batch,)`` tensor: ``True`` keeps an unlabelled example in the
 unlabelled loss, ``False`` drops it. The masks are combined with ``&`` and ``|`` and consumed by
-:func:`sertoolkit.fusion.masked_cross_entropy` through a :class:`sertoolkit.fusion.PseudoLabels`.
+[sertoolkit.fusion.masked_cross_entropy][] through a [sertoolkit.fusion.PseudoLabels][].
 
-:func:`lengths_to_mask` converts the library's padded-sequence convention (valid frames first,
+[lengths_to_mask][] converts the library's padded-sequence convention (valid frames first,
 padding after them, ``lengths[i]`` valid frames in example ``i``) into a bool validity mask.
 """
 
@@ -34,11 +34,13 @@ def confidence_mask(
 
     The indicator of paper Eq. 4 and Eq. 9; the comparison is strict, as written there:
 
-    .. math:: \mathrm{mask}_i = \mathbf{1}\{\max_c p_{i,c} > \tau\}
+    $$
+    \mathrm{mask}_i = \mathbf{1}\{\max_c p_{i,c} > \tau\}
+    $$
 
     Args:
         probs: Class probabilities, rows summing to 1.
-        threshold: :math:`\tau` in ``[0, 1]`` (the paper uses 0.9; USB's FixMatch 0.95), a
+        threshold: $\tau$ in ``[0, 1]`` (the paper uses 0.9; USB's FixMatch 0.95), a
             number or a 0-D tensor (read once: a device sync on CUDA). With ``threshold=1``
             and a strict comparison no example is kept.
         inclusive: Keep ``max p >= threshold`` instead (USB / FixMatch code's comparison).
@@ -82,11 +84,13 @@ def exceeds(values: Tensor, threshold: float, *, inclusive: bool = False) -> Ten
 def agreement_mask(labels_a: Tensor, labels_b: Tensor) -> Tensor:
     r"""Keep examples on which two hard pseudo-labels agree (paper Eq. 5).
 
-    .. math:: \mathrm{mask}_i = \mathbf{1}\{\tilde y^a_i = \tilde y^v_i\}
+    $$
+    \mathrm{mask}_i = \mathbf{1}\{\tilde y^a_i = \tilde y^v_i\}
+    $$
 
     Args:
-        labels_a: Hard labels from one source (the paper: audio, :math:`\tilde y^a`).
-        labels_b: Hard labels from the other (the paper: visual, :math:`\tilde y^v`).
+        labels_a: Hard labels from one source (the paper: audio, $\tilde y^a$).
+        labels_b: Hard labels from the other (the paper: visual, $\tilde y^v$).
 
     Shape:
         - labels_a, labels_b: ``(batch,)``, integer.
@@ -120,14 +124,16 @@ def random_mask(
 ) -> Tensor:
     r"""Keep each example independently with probability ``rate`` (paper Eq. 6).
 
-    .. math:: \mathrm{mask}_i = \mathbf{1}\{w_i < \epsilon\}, \quad w_i \sim U(0, 1)
+    $$
+    \mathrm{mask}_i = \mathbf{1}\{w_i < \epsilon\}, \quad w_i \sim U(0, 1)
+    $$
 
     ``torch.rand`` draws from ``[0, 1)``, so ``rate=0`` keeps nothing and ``rate=1`` keeps
     everything, exactly.
 
     Args:
         batch_size: Number of examples.
-        rate: :math:`\epsilon` in ``[0, 1]``.
+        rate: $\epsilon$ in ``[0, 1]``.
         generator: Source of randomness; when given, the global RNG is not touched. It must live
             on ``device``.
         device: Where the mask is created (default: the generator's device, else the CPU).
@@ -157,7 +163,7 @@ def lengths_to_mask(lengths: Tensor, max_length: int, *, validate: bool = True) 
 
     The library's one padded layout: example ``i`` holds ``lengths[i]`` valid frames at
     positions ``0 .. lengths[i] - 1`` and padding after them. This is the layout that
-    :func:`sertoolkit.augment.spec_augment` and the encoders read ``lengths`` in.
+    [sertoolkit.augment.spec_augment][] and the encoders read ``lengths`` in.
 
     Args:
         lengths: Number of valid frames per example, in ``[0, max_length]``.

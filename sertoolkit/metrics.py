@@ -98,7 +98,7 @@ def accuracy_from_confusion(confusion: Tensor, *, validate: bool = True) -> Tens
     """WA from a confusion matrix: trace / total (0 when empty).
 
     Args:
-        confusion: Counts, rows = true class, as :func:`confusion_matrix` returns them.
+        confusion: Counts, rows = true class, as [confusion_matrix][] returns them.
         validate: Check that no count is negative (a device sync on CUDA).
 
     Shape:
@@ -117,7 +117,7 @@ def unweighted_accuracy_from_confusion(confusion: Tensor, *, validate: bool = Tr
     """UA from a confusion matrix: mean recall over classes with at least one true example.
 
     Args:
-        confusion: Counts, rows = true class, as :func:`confusion_matrix` returns them.
+        confusion: Counts, rows = true class, as [confusion_matrix][] returns them.
         validate: Check that no count is negative (a device sync on CUDA).
 
     Shape:
@@ -142,7 +142,7 @@ def weighted_f1_from_confusion(confusion: Tensor, *, validate: bool = True) -> T
     predicted, scikit-learn's ``zero_division=0``).
 
     Args:
-        confusion: Counts, rows = true class, as :func:`confusion_matrix` returns them.
+        confusion: Counts, rows = true class, as [confusion_matrix][] returns them.
         validate: Check that no count is negative (a device sync on CUDA).
 
     Shape:

@@ -1,8 +1,8 @@
 """From face frames to one visual distribution per utterance (paper Sec. 3.2 and 4.2).
 
 The face-expression model runs on frames sampled at a fixed interval (0.24 s at 25 fps in the
-paper, after Albanie et al. 2018): :func:`frame_indices` picks them. Its per-frame
-probabilities are averaged over the utterance and normalised: :func:`pool_frames`.
+paper, after Albanie et al. 2018): [frame_indices][] picks them. Its per-frame
+probabilities are averaged over the utterance and normalised: [pool_frames][].
 
 Frame probabilities are ``(batch, frames, classes)`` with a bool ``(batch, frames)`` validity
 mask (``False`` for padding, or frames where no face was found).
@@ -32,7 +32,7 @@ from sertoolkit._validation import (
 __all__ = ["PoolMethod", "frame_indices", "pool_frames"]
 
 PoolMethod = Literal["mean", "max", "geometric"]
-"""How :func:`pool_frames` combines frames: ``"mean"`` is the paper's."""
+"""How [pool_frames][] combines frames: ``"mean"`` is the paper's."""
 
 
 def frame_indices(
@@ -97,7 +97,9 @@ def pool_frames(
     ``"mean"`` (the paper's, after Albanie et al. 2018) averages the valid frames'
     probabilities and normalises the result:
 
-    .. math:: \tilde p^v_i = \mathrm{normalise}\Big(\frac{1}{|V_i|} \sum_{f \in V_i} p_{i,f}\Big)
+    $$
+    \tilde p^v_i = \mathrm{normalise}\Big(\frac{1}{|V_i|} \sum_{f \in V_i} p_{i,f}\Big)
+    $$
 
     ``"max"`` takes each class's maximum over valid frames, then normalises; ``"geometric"``
     averages log-probabilities and applies a softmax (a product of experts).

@@ -34,7 +34,7 @@ class PaperSchedule:
     """Warm-up then step decay, as a picklable ``LambdaLR`` multiplier.
 
     ``LambdaLR`` multiplies the optimiser's initial learning rate by ``schedule(step)``; build
-    the optimiser with ``lr=schedule.peak_lr`` (or use :func:`paper_lr_scheduler`). Call
+    the optimiser with ``lr=schedule.peak_lr`` (or use [paper_lr_scheduler][]). Call
     ``scheduler.step()`` once per optimiser step.
 
     Attributes:
@@ -106,7 +106,7 @@ def paper_lr_scheduler(optimizer: torch.optim.Optimizer, schedule: PaperSchedule
 
     Raises:
         TypeError: If ``optimizer`` is not an optimiser or ``schedule`` not a
-            :class:`PaperSchedule`.
+            [PaperSchedule][].
 
     Examples:
         >>> model = torch.nn.Linear(4, 2)

@@ -1,15 +1,15 @@
 """Class sets and the maps between them (paper Sec. 3.2, 4.1, 4.3, 4.4 and Table 2).
 
-The face-expression model predicts the 7 :data:`EXPRESSIONS` of RAF-DB; the speech tasks use 3
-:data:`SENTIMENTS` (CH-SIMS) or 4 :data:`IEMOCAP_EMOTIONS`. A :class:`LabelMap` sends each
-source class to a target class or to none, and :func:`project` carries a probability
+The face-expression model predicts the 7 [EXPRESSIONS][] of RAF-DB; the speech tasks use 3
+[SENTIMENTS][] (CH-SIMS) or 4 [IEMOCAP_EMOTIONS][]. A [LabelMap][] sends each
+source class to a target class or to none, and [project][] carries a probability
 distribution across it:
 
-* :data:`EXPRESSION_TO_SENTIMENT` (Table 2) maps every expression, so probability mass is
+* [EXPRESSION_TO_SENTIMENT][] (Table 2) maps every expression, so probability mass is
   summed per sentiment and totals are preserved.
-* :data:`EXPRESSION_TO_IEMOCAP` (Sec. 4.4: "we only select four categories") keeps neutral,
+* [EXPRESSION_TO_IEMOCAP][] (Sec. 4.4: "we only select four categories") keeps neutral,
   happiness, anger and sadness and drops surprise, disgust and fear; the kept mass is
-  renormalised. :func:`maps_to_target` tells which clips' visual label is one of the kept
+  renormalised. [maps_to_target][] tells which clips' visual label is one of the kept
   classes: the paper keeps only those clips for 4-class work.
 
 Class order in every tuple is the index order used by tensors.
@@ -179,12 +179,14 @@ def _check_source(probs: Tensor, label_map: LabelMap, validate: bool) -> None:
 def project(probs: Tensor, label_map: LabelMap, *, validate: bool = True) -> Tensor:
     r"""Carry class probabilities from the source to the target classes of ``label_map``.
 
-    .. math:: q_t = \frac{\sum_{s \to t} p_s}{\sum_{s \text{ mapped}} p_s}
+    $$
+    q_t = \frac{\sum_{s \to t} p_s}{\sum_{s \text{ mapped}} p_s}
+    $$
 
     For a total map (every source class mapped, e.g. Table 2) the denominator is 1 and mass is
     summed, so totals are preserved. For a partial map the dropped classes' mass is removed and
     the rest renormalised; a row whose entire mass is on dropped classes becomes all zeros (use
-    :func:`maps_to_target` to exclude such clips).
+    [maps_to_target][] to exclude such clips).
 
     Args:
         probs: Source-class probabilities.
@@ -219,7 +221,7 @@ def project(probs: Tensor, label_map: LabelMap, *, validate: bool = True) -> Ten
 def maps_to_target(probs: Tensor, label_map: LabelMap, *, validate: bool = True) -> Tensor:
     """Whether each row's most likely source class has a target class.
 
-    With :data:`EXPRESSION_TO_IEMOCAP` this is the paper's selection of unlabelled clips for
+    With [EXPRESSION_TO_IEMOCAP][] this is the paper's selection of unlabelled clips for
     4-class work (Sec. 4.4): clips whose visual hard label is surprise, disgust or fear are
     left out. Always ``True`` for a total map.
 
@@ -253,7 +255,7 @@ def sentiment_from_score(score: Tensor, *, atol: float = ..., validate: bool = .
 def sentiment_from_score(
     score: float | Tensor, *, atol: float = 1e-6, validate: bool = True
 ) -> int | Tensor:
-    """Sentiment class index (into :data:`SENTIMENTS`) of a CH-SIMS score (paper Sec. 4.1).
+    """Sentiment class index (into [SENTIMENTS][]) of a CH-SIMS score (paper Sec. 4.1).
 
     positive: score in (0.1, 1]; neutral: [-0.1, 0.1]; negative: [-1, -0.1).
 

@@ -1,15 +1,15 @@
 """Readers for the paper's datasets in their native layouts, and a feature cache (Sec. 4.1-4.2).
 
-* :func:`read_iemocap`: IEMOCAP's official release, 4 classes, speaker-independent split;
-* :func:`read_chsims`: CH-SIMS' MMSA-style release, 3 sentiments, official split;
-* :func:`read_manifest` and :func:`expression_probabilities`: unlabelled audio-visual
+* [read_iemocap][]: IEMOCAP's official release, 4 classes, speaker-independent split;
+* [read_chsims][]: CH-SIMS' MMSA-style release, 3 sentiments, official split;
+* [read_manifest][] and [expression_probabilities][]: unlabelled audio-visual
   collections (iQIYI-VID-like, EmoVoxCeleb-like) and their utterance-level face-expression
   distributions;
-* :func:`extract_features`: features extracted once and cached as memory-mapped arrays.
+* [extract_features][]: features extracted once and cached as memory-mapped arrays.
 
 Readers take local paths only: nothing is downloaded. They return plain records (an index of
 files, labels and splits), so they fit any training loop; bad inputs are reported in a
-``skipped`` list, malformed annotations raise :class:`DatasetFormatError` naming the file and
+``skipped`` list, malformed annotations raise [DatasetFormatError][] naming the file and
 line. Why a library module rather than benchmark code: parsing a release's annotation format,
 merging its labels into the paper's classes and making its speaker split are the steps every
 user of these datasets must get exactly right, like ``torchaudio.datasets``; the readers hold

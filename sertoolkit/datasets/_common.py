@@ -32,14 +32,14 @@ def check_str(name: str, value: object, *, optional: bool = False) -> None:
 
 
 def check_split(name: str, value: object) -> None:
-    """A split name: a ``str`` (``TypeError``) among :data:`SPLITS` (``ValueError``)."""
+    """A split name: a ``str`` (``TypeError``) among `SPLITS` (``ValueError``)."""
     check_str(name, value)
     if value not in SPLITS:
         raise ValueError(f"Expected `{name}` to be one of {SPLITS}, but got {value!r}.")
 
 
 def as_path(name: str, value: object) -> Path:
-    """A ``str`` or ``os.PathLike`` as a :class:`~pathlib.Path`; else a ``TypeError``."""
+    """A ``str`` or ``os.PathLike`` as a `Path`; else a ``TypeError``."""
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(
             f"Expected `{name}` to be a str or os.PathLike path, but got {type(value).__name__}."

@@ -1,12 +1,12 @@
 """Extract audio features once, cache them on disk as memory-mappable arrays, resume on restart.
 
-:func:`extract_features` runs a feature extractor (:class:`sertoolkit.features.SpectrogramFeatures`,
-:class:`sertoolkit.features.Wav2VecFeatures`, or any module with their call signature) over a
+[extract_features][] runs a feature extractor ([sertoolkit.features.SpectrogramFeatures][],
+[sertoolkit.features.Wav2VecFeatures][], or any module with their call signature) over a
 list of audio files and stores, in ``<cache_dir>/<key>/``:
 
 * ``features.npy``: ``(files, max_frames, dim)`` float16, valid frames first, zero padding
   after (the library's layout; sequences longer than ``max_frames`` keep their head, see
-  :func:`sertoolkit.features.fix_length`), read back with ``numpy.load(..., mmap_mode="r")``;
+  [sertoolkit.features.fix_length][]), read back with ``numpy.load(..., mmap_mode="r")``;
 * ``lengths.npy``: ``(files,)`` int64 valid frames;
 * ``ok.npy``: ``(files,)`` bool, ``False`` for a file that was skipped (its row is zeros);
 * ``skipped.json``: the skipped files and why (unreadable, truncated, empty, NaN or inf
@@ -184,7 +184,7 @@ def extract_features(
 ) -> FeatureSet:
     """Extract (or read from the cache) features of audio files; skip and report bad files.
 
-    Each file is read with :func:`sertoolkit.features.load_audio` at 16 kHz. A file that
+    Each file is read with [sertoolkit.features.load_audio][] at 16 kHz. A file that
     cannot be read, is a truncated wav, holds no samples or a NaN / inf sample, is too short
     to give one frame, or whose features are not finite once stored in float16 (beyond
     +-65504, e.g. unnormalised power spectra of a loud file) is recorded in ``skipped`` (path

@@ -7,7 +7,7 @@ Layout read::
     <audio_dir>/<video_id>/<clip_id>.wav  # optional pre-extracted audio instead
 
 Sentiment classes come from the chosen score column with
-:func:`sertoolkit.taxonomy.sentiment_from_score` (negative < -0.1 <= neutral <= 0.1 <
+[sertoolkit.taxonomy.sentiment_from_score][] (negative < -0.1 <= neutral <= 0.1 <
 positive; -0.1 and 0.1 are neutral). The split is the release's official ``mode`` column
 (``train`` / ``valid`` / ``test``; ``valid`` becomes ``"val"``).
 
@@ -18,7 +18,7 @@ disagree on 51.81% of clips, so the multimodal score often describes what the au
 carry. ``annotation="label"`` gives the multimodal target instead.
 
 Decoding ``.mp4`` needs PyAV (``pip install 'sertoolkit[video]'``); see
-:func:`sertoolkit.features.load_audio`.
+[sertoolkit.features.load_audio][].
 """
 
 from __future__ import annotations

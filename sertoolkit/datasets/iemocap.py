@@ -15,9 +15,10 @@ skipped; so are sub-folders of ``EmoEvaluation`` and macOS ``._*`` files.
 
 The paper's four classes are neutral (``neu``), happy (``hap`` and ``exc``, excited merged
 into happy), angry (``ang``) and sad (``sad``); the release's other labels (``fru``, ``sur``,
-``fea``, ``dis``, ``oth``, ``xxx``) are counted in :attr:`LabelledDataset.excluded`. On the
-full release this gives exactly 5,531 utterances: 1,708 neutral, 1,636 happy, 1,103 angry,
-1,084 sad (:data:`IEMOCAP_PAPER_COUNTS`); :func:`read_iemocap` warns when the counts differ.
+``fea``, ``dis``, ``oth``, ``xxx``) are counted in
+[LabelledDataset.excluded][sertoolkit.datasets.LabelledDataset.excluded]. On the full release
+this gives exactly 5,531 utterances: 1,708 neutral, 1,636 happy, 1,103 angry, 1,084 sad
+([IEMOCAP_PAPER_COUNTS][]); [read_iemocap][] warns when the counts differ.
 
 Speakers: the session plus the letter before the utterance number (``Ses01F_impro01_M012``
 is ``Ses01M``, the male speaker of session 1). The paper's split is speaker-independent: the
@@ -128,8 +129,8 @@ def read_iemocap(
         val_speakers: Speakers whose utterances form the validation split.
         test_speakers: Speakers whose utterances form the test split. Every other speaker
             trains.
-        check_counts: Warn (:class:`DatasetCountWarning`) when the class counts differ from
-            :data:`IEMOCAP_PAPER_COUNTS`, e.g. on a partial copy of the release.
+        check_counts: Warn ([DatasetCountWarning][]) when the class counts differ from
+            [IEMOCAP_PAPER_COUNTS][], e.g. on a partial copy of the release.
 
     Returns:
         The index; utterances whose wav file is missing are in ``skipped``.

@@ -9,7 +9,7 @@ A manifest lists one clip a row, as CSV (header row) or JSON Lines (one object a
 
 * ``id`` (required): a unique clip id.
 * ``audio`` (required): an audio file, or a video whose audio track is read
-  (:func:`sertoolkit.features.load_audio`).
+  ([sertoolkit.features.load_audio][]).
 * exactly one visual column per row:
 
   - ``faces``: the clip's face crops, either a folder of images (``.png``, ``.jpg``,
@@ -17,7 +17,7 @@ A manifest lists one clip a row, as CSV (header row) or JSON Lines (one object a
     frame; macOS ``._*`` files ignored) or a video file of face
     crops (e.g. ``.mp4``; its own frame rate is used);
   - ``face_probs``: a ``.npy`` file of per-frame probabilities over the 7
-    :data:`sertoolkit.taxonomy.EXPRESSIONS`, shape ``(frames, 7)``;
+    [sertoolkit.taxonomy.EXPRESSIONS][], shape ``(frames, 7)``;
   - ``face_logits``: the same with logits (EmoVoxCeleb-style teacher predictions), turned
     into probabilities with a softmax.
 
@@ -26,8 +26,8 @@ A manifest lists one clip a row, as CSV (header row) or JSON Lines (one object a
 
 Relative paths are resolved against the manifest's folder; empty CSV cells and JSON ``null``
 mean "absent". Visual evidence follows the paper (Sec. 3.2, 4.2): frames every 0.24 s
-(:func:`sertoolkit.pooling.frame_indices`), the face model's probabilities averaged over the
-sampled frames that have a face (:func:`sertoolkit.pooling.pool_frames`).
+([sertoolkit.pooling.frame_indices][]), the face model's probabilities averaged over the
+sampled frames that have a face ([sertoolkit.pooling.pool_frames][]).
 """
 
 from __future__ import annotations
@@ -237,8 +237,8 @@ class VisualEvidence:
     """Utterance-level expression distributions of a list of clips.
 
     Attributes:
-        probs: ``(clips, 7)`` pooled probabilities over :data:`~sertoolkit.taxonomy.EXPRESSIONS`;
-            a zero row where the clip has no face.
+        probs: ``(clips, 7)`` pooled probabilities over
+            [EXPRESSIONS][sertoolkit.taxonomy.EXPRESSIONS]; a zero row where the clip has no face.
         has_face: ``(clips,)`` bool: at least one sampled frame had a face.
         frames: ``(clips,)`` long: sampled frames with a face.
         skipped: Clips whose visual file could not be read (reported; they get
@@ -391,15 +391,15 @@ def expression_probabilities(
     """Pool each clip's face-expression probabilities to the utterance (Sec. 3.2, 4.2).
 
     Frames are sampled every ``interval`` seconds with
-    :func:`~sertoolkit.pooling.frame_indices`; face crops are scored with ``face_model``
+    [frame_indices][sertoolkit.pooling.frame_indices]; face crops are scored with ``face_model``
     (softmax of its logits), ``.npy`` files are read as they are; the sampled frames with a
-    face are averaged with :func:`~sertoolkit.pooling.pool_frames`. A clip whose visual file
+    face are averaged with [pool_frames][sertoolkit.pooling.pool_frames]. A clip whose visual file
     cannot be read is reported in ``skipped`` and gets no face; nothing stops the loop.
 
     Args:
-        clips: The clips (e.g. :attr:`Manifest.clips`).
+        clips: The clips (e.g. `Manifest.clips`).
         face_model: A frame classifier over the 7 expressions taking ``(n, channels, h, w)``
-            frames in ``[0, 1]`` (e.g. :class:`sertoolkit.encoders.MobileNetV2FaceModel`);
+            frames in ``[0, 1]`` (e.g. [sertoolkit.encoders.MobileNetV2FaceModel][]);
             needed only for ``faces`` clips. Used in eval mode.
         interval: Seconds between sampled frames (paper: 0.24).
         image_size: Resize face crops to this ``(height, width)`` (or square size); ``None``
