@@ -25,3 +25,24 @@ def test_the_core_imports_without_torchaudio() -> None:
         "assert 'torchaudio' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_core_imports_with_torchaudio_soundfile_and_av_absent() -> None:
+    code = (
+        "import sys\n"
+        "for name in ('torchaudio', 'soundfile', 'av', 'torchvision', 'einops'):\n"
+        "    sys.modules[name] = None  # importing it now raises ImportError\n"
+        "import sertoolkit\n"
+        "from sertoolkit import augment, fusion, losses, masking, metrics, pooling\n"
+        "from sertoolkit import schedules, taxonomy\n"
+        "import torch\n"
+        "p = fusion.weighted_fusion(torch.tensor([[0.9, 0.1]]), torch.tensor([[1.0, 0.0]]), 0.2)\n"
+        "assert p.mask.tolist() == [True]\n"
+        "try:\n"
+        "    sertoolkit.features\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('features imported without torchaudio')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
