@@ -30,9 +30,22 @@ BLOCK_T = 16  # frames per program
 BLOCK_F = 128  # bins per program
 
 
+# The kernel is written for (and tested with) the Triton of PyTorch 2.11; the Triton 3.0 of
+# PyTorch 2.4 refuses it (``arange``'s bounds must be constexpr there). Older PyTorch takes
+# the eager path, which draws the same numbers and gives the same result.
+_MIN_TORCH = (2, 11)
+
+
+def _torch_version() -> tuple[int, int]:
+    major, minor = torch.__version__.split(".")[:2]
+    return int(major), int(minor)
+
+
 @functools.cache
 def _kernel() -> Any:
-    """The compiled kernel, or None where Triton cannot be imported."""
+    """The compiled kernel, or None where Triton cannot be imported or is too old."""
+    if _torch_version() < _MIN_TORCH:
+        return None
     try:
         from sertoolkit._fused_kernels import spec_augment_kernel
     except ImportError:  # pragma: no cover - Triton ships with PyTorch's CUDA wheels

@@ -32,7 +32,14 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torchaudio
+
+try:
+    import torchaudio
+except ImportError as err:  # pragma: no cover - exercised by tests/test_package.py
+    raise ImportError(
+        "sertoolkit.features (and encoders' wav2vec, datasets) need torchaudio and soundfile: "
+        "pip install 'sertoolkit[audio]'"
+    ) from err
 from numpy.typing import NDArray
 from torch import Tensor, nn
 
@@ -483,7 +490,12 @@ def load_audio(path: str | os.PathLike[str], *, sample_rate: int = TARGET_SAMPLE
         if file.suffix.lower() in VIDEO_SUFFIXES:
             data, rate = _decode_av_audio(file)
         else:
-            import soundfile
+            try:
+                import soundfile
+            except ImportError as err:  # pragma: no cover - soundfile comes with [audio]
+                raise ImportError(
+                    "Reading audio files needs soundfile: pip install 'sertoolkit[audio]'"
+                ) from err
 
             data, rate = soundfile.read(str(file), dtype="float32", always_2d=True)
     except ImportError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from sertoolkit.augment import feature_dropout, spec_augment
@@ -25,6 +26,14 @@ def _unlabelled_loss(x, lengths, audio, frame_probs, frame_mask, logits):
     )
 
 
+OLD_DYNAMO = pytest.mark.skipif(
+    tuple(int(v) for v in torch.__version__.split(".")[:2]) < (2, 11),
+    reason="measured: torch 2.4.1's dynamo cannot trace the SpecAugmentMasks constructor "
+    "(a NamedTuple subclass that validates); torch 2.11 and 2.13 compile it",
+)
+
+
+@OLD_DYNAMO
 def test_hot_path_compiles_fullgraph():
     torch._dynamo.reset()
     compiled = torch.compile(_unlabelled_loss, fullgraph=True)
@@ -39,6 +48,7 @@ def test_hot_path_compiles_fullgraph():
     assert out.shape == () and torch.isfinite(out)
 
 
+@OLD_DYNAMO
 def test_apply_spec_augment_out_compiles_and_matches_eager():
     # the torch.where path (GPUs, autograd, compile) writing into `out=`
     from sertoolkit.augment import apply_spec_augment, spec_augment_masks

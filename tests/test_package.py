@@ -40,8 +40,8 @@ def test_the_core_imports_with_torchaudio_soundfile_and_av_absent() -> None:
         "assert p.mask.tolist() == [True]\n"
         "try:\n"
         "    sertoolkit.features\n"
-        "except ImportError:\n"
-        "    pass\n"
+        "except ImportError as err:\n"
+        "    assert \"pip install 'sertoolkit[audio]'\" in str(err), err\n"
         "else:\n"
         "    raise AssertionError('features imported without torchaudio')\n"
     )
