@@ -175,10 +175,11 @@ def _check_ignored(name: str, x: Tensor, ref_name: str, ref: Tensor) -> None:
     check_same_device(name, x, ref_name, ref)
 
 
-def _check_valid(valid: Tensor | None, ref: Tensor) -> None:
+def _check_valid(valid: Tensor | None, ref_name: str, ref: Tensor) -> None:
+    """The optional bool ``(batch,)`` ``valid`` mask, on the device of ``ref``."""
     if valid is not None:
         check_mask("valid", valid, ref.shape[0])
-        check_same_device("valid", valid, "visual_probs", ref)
+        check_same_device("valid", valid, ref_name, ref)
 
 
 def _check_pair(
@@ -188,9 +189,7 @@ def _check_pair(
     check_rank("visual_probs", visual_probs, 2, "(batch, classes)")
     check_same_shape("visual_probs", visual_probs, "audio_probs", audio_probs)
     check_same_device("visual_probs", visual_probs, "audio_probs", audio_probs)
-    if valid is not None:
-        check_mask("valid", valid, audio_probs.shape[0])
-        check_same_device("valid", valid, "audio_probs", audio_probs)
+    _check_valid(valid, "audio_probs", audio_probs)
     check_probs("visual_probs", visual_probs, validate=validate, rows=valid)
 
 
@@ -415,9 +414,7 @@ def visual_only(
         ValueError: On a malformed ``visual_probs`` or ``valid``.
     """
     check_rank("visual_probs", visual_probs, 2, "(batch, classes)")
-    if valid is not None:
-        check_mask("valid", valid, visual_probs.shape[0])
-        check_same_device("valid", valid, "visual_probs", visual_probs)
+    _check_valid(valid, "visual_probs", visual_probs)
     check_probs("visual_probs", visual_probs, validate=validate, rows=valid)
     check_generator(generator, visual_probs.device)
     targets = visual_probs.argmax(dim=1)
@@ -630,7 +627,7 @@ class AudioOnly:
         """Pseudo-label one batch from the audio alone."""
         check_rank("audio_probs", audio_probs, 2, "(batch, classes)")
         _check_ignored("visual_probs", visual_probs, "audio_probs", audio_probs)
-        _check_valid(valid, audio_probs)
+        _check_valid(valid, "audio_probs", audio_probs)
         check_generator(generator, audio_probs.device)
         return audio_only(
             audio_probs, self.threshold, inclusive=self.inclusive, validate=self.validate
@@ -700,8 +697,8 @@ class VisualBank(nn.Module):
         super().__init__()
         check_rank("probs", probs, 2, "(examples, classes)")
         check_floating("probs", probs)
-        check_mask("valid", valid, probs.shape[0])
-        check_same_device("valid", valid, "probs", probs)
+        check_tensor("valid", valid)
+        _check_valid(valid, "probs", probs)
         check_probs("probs", probs, validate=validate, rows=valid)
         uniform = torch.full_like(probs, 1.0 / max(probs.shape[1], 1))
         # invalid rows become uniform: never read by a rule, but never NaN either

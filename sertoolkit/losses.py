@@ -40,6 +40,7 @@ from sertoolkit._validation import (
     fail,
 )
 from sertoolkit.fusion import FusionFn, PseudoLabels, audio_only, masked_cross_entropy
+from sertoolkit.masking import lengths_to_mask
 
 __all__ = [
     "Augmentation",
@@ -399,7 +400,7 @@ def _check_batch(name: str, x: Tensor, len_name: str, lengths: Tensor, validate:
     check_lengths(len_name, lengths, x.shape[0], x.shape[1], validate=validate)
     check_same_device(len_name, lengths, name, x)
     if validate:
-        valid = torch.arange(x.shape[1], device=x.device) < lengths.unsqueeze(1)
+        valid = lengths_to_mask(lengths, x.shape[1], validate=False)
         check_finite(name, x, validate=True, where=valid.unsqueeze(2))
 
 
