@@ -54,7 +54,9 @@ KNOBS: dict[str, str] = {
     "domains": "unlabelled clips come from other speakers and a noisier, band-limited channel (SNR 5-25 dB, cut-off 2.5-7 kHz) than the labelled ones (SNR 25-40 dB) (Sec. 4.3: domain differences)",
     "expressiveness (KNOB_VALUES, fitted)": "0.8 CH-SIMS-like, 1.3 IEMOCAP-like; fitted to the paper's supervised F1 only (42.94 and 57.40, issue #12) on the quick profile, 5 seeds each: CH-SIMS-like 1.0 -> 49.0, 0.75 -> 40.95, 0.8 -> 42.02; IEMOCAP-like 1.0 -> 49.5, 1.3 -> 57.89 (docs/pages/reproducing.md, 'Calibration')",
     "domain gap (KNOB_VALUES, fitted)": "0.5 for both; fitted to the paper's DCMKT F1 only (36.58 and 24.15): CH-SIMS-like DCMKT, 3 seeds, gap 0 -> 19.5, 0.5 -> 26.1, 1 -> 17.9 (at expressiveness 0.75); no tried value reaches the target, 0.5 comes closest; IEMOCAP-like, 5 seeds (expressiveness 1.3): gap 1 -> 13.0, 0.7 -> 30.1, 0.6 -> 13.0 (both with plateau stopping), 0.5 -> 27.8, the closest to 24.15 without plateau stopping",
-    "expressiveness": "emotion intensity per clip ~ U(0.3, 1.2) labelled, U(0.2, 1.0) in the wild (acted vs spontaneous), assumed",
+    "clip noise (Knobs.clip_noise)": "1 for both: the prosodic spreads the synthesiser was written with, not fitted (issue #12 probes of 0.25 and 0.5 in docs/pages/reproducing.md, 'Open work')",
+    "intensity floor (Knobs.intensity_low)": "0.3 for both, assumed, not fitted (a probe of 0.7 in docs/pages/reproducing.md, 'Open work')",
+    "expressiveness": "emotion intensity per clip ~ U(intensity_low, 1.2) labelled, U(0.2, 1.0) in the wild (acted vs spontaneous), assumed",
     "video": "25 fps (Sec. 4.2); faces sampled every 0.24 s with sertoolkit.pooling.frame_indices; 5% of frames have no detected face, assumed",
     "RAF-DB stand-in": "7 expressions with RAF-DB's basic-set prior (3,204 / 5,957 / 1,619 / 2,460 / 867 / 877 / 355, Li et al. 2017); 15,339 images in the paper profile",
     "STFT features": "sertoolkit.features.SpectrogramFeatures (VGGVox window, hop and FFT) as log magnitudes, fixed to t = 555 frames (head kept), not standardised (the encoder's input projection and pre-norm blocks take them as they are); no per-utterance normalisation, which erases static prosodic cues (logistic-regression UA 0.42 with it vs 0.52 without, measured once on 700 synthetic clips)",
@@ -75,16 +77,32 @@ class Knobs:
             U(2.5, 7) kHz and the wild clips' intensity is U(0.2, 1.0); at 0 they are recorded
             like the labelled clips (SNR U(25, 40) dB, 7.5 kHz, intensity U(0.3, 1.2)); in
             between, every bound moves linearly.
+        clip_noise: Scales the clip-to-clip spread of every prosodic parameter around the
+            speaker's habit plus the emotion's effect (F0 level and range, rate, spectral
+            tilt, jitter, energy, contour; see :func:`benchmarks.synth_audio.synthesize`):
+            1 is the spread the synthesiser was written with, 0 none, in ``[0, 2]``. It sets
+            how much of the confusion between emotions no amount of labels removes, apart
+            from the one from intensity and speakers.
+        intensity_low: The lower bound of the labelled clips' intensity, drawn from
+            ``U(intensity_low, 1.2)`` before ``expressiveness`` scales it, in ``[0, 1.2)``;
+            at domain gap 0 the wild clips share it. Clips near 0 sound neutral whatever
+            their label, so it sets how many labelled clips no model can place.
     """
 
     expressiveness: float = 1.0
     domain_gap: float = 1.0
+    clip_noise: float = 1.0
+    intensity_low: float = 0.3
 
     def __post_init__(self) -> None:
         if not 0.0 < self.expressiveness <= 1.5:
             raise ValueError(f"expressiveness must be in (0, 1.5], got {self.expressiveness}")
         if not 0.0 <= self.domain_gap <= 1.0:
             raise ValueError(f"domain_gap must be in [0, 1], got {self.domain_gap}")
+        if not 0.0 <= self.clip_noise <= 2.0:
+            raise ValueError(f"clip_noise must be in [0, 2], got {self.clip_noise}")
+        if not 0.0 <= self.intensity_low < 1.2:
+            raise ValueError(f"intensity_low must be in [0, 1.2), got {self.intensity_low}")
 
 
 KNOB_VALUES: dict[str, Knobs] = {
@@ -96,7 +114,7 @@ KNOB_VALUES: dict[str, Knobs] = {
 under a key that includes them."""
 
 
-def wild_channel(gap: float) -> dict[str, tuple[float, float]]:
+def wild_channel(gap: float, intensity_low: float = 0.3) -> dict[str, tuple[float, float]]:
     """The wild clips' SNR (dB), cut-off (Hz) and intensity ranges at a domain gap."""
 
     def lerp(near: float, far: float) -> float:  # exact at 0 and 1
@@ -105,7 +123,7 @@ def wild_channel(gap: float) -> dict[str, tuple[float, float]]:
     return {
         "snr_db": (lerp(25.0, 5.0), lerp(40.0, 25.0)),
         "cutoff_hz": (lerp(7500.0, 2500.0), lerp(7500.0, 7000.0)),
-        "intensity": (lerp(0.3, 0.2), lerp(1.2, 1.0)),
+        "intensity": (lerp(intensity_low, 0.2), lerp(1.2, 1.0)),
     }
 
 
@@ -205,13 +223,20 @@ def _waveforms(
     clips: list[npt.NDArray[np.float32]] = []
     durations: list[float] = []
     knobs = KNOB_VALUES[dataset]
-    wild_ranges = wild_channel(knobs.domain_gap)
+    wild_ranges = wild_channel(knobs.domain_gap, knobs.intensity_low)
     for i, label in enumerate(labels):
         emotion = _emotion_for(dataset, int(label), rng)
         duration = float(rng.uniform(*sizes.duration))
-        intensity = float(rng.uniform(*wild_ranges["intensity"]) if wild else rng.uniform(0.3, 1.2))
+        intensity = float(
+            rng.uniform(*wild_ranges["intensity"])
+            if wild
+            else rng.uniform(knobs.intensity_low, 1.2)
+        )
         intensity *= knobs.expressiveness
-        wav = synthesize(emotion, speakers[int(speaker_of[i])], duration, rng, intensity=intensity)
+        speaker = speakers[int(speaker_of[i])]
+        wav = synthesize(
+            emotion, speaker, duration, rng, intensity=intensity, noise=knobs.clip_noise
+        )
         if wild:
             wav = channel(
                 wav,

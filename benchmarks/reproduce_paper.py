@@ -360,6 +360,17 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _with_default_knobs(knobs: object) -> object:
+    """A folder's recorded knobs of one dataset, with the knobs added since at their default
+    (which reproduces the corpus its runs were made on); anything else as it was."""
+    if not isinstance(knobs, dict):
+        return knobs
+    try:
+        return asdict(corpus_mod.Knobs(**cast(dict[str, float], knobs)))
+    except (TypeError, ValueError):  # a knob this version lacks, or a value out of range
+        return cast(object, knobs)
+
+
 def check_config(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix runs made with other settings into one folder."""
     path = out / "config.json"
@@ -374,6 +385,10 @@ def check_config(out: Path, config: dict[str, Any]) -> None:
         key["device"] = device_type  # GPU numbers differ (other random streams, kernels)
     if path.exists():
         old = json.loads(path.read_text())
+        if isinstance(old.get("knobs"), dict):
+            old["knobs"] = {
+                d: _with_default_knobs(k) for d, k in cast(dict[str, Any], old["knobs"]).items()
+            }
         if old != key:
             raise SystemExit(
                 f"reproduce_paper.py: error: {out} holds runs made with other settings "

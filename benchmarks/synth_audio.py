@@ -150,24 +150,28 @@ def synthesize(
     rng: np.random.Generator,
     *,
     intensity: float = 1.0,
+    noise: float = 1.0,
 ) -> NDArray[np.float32]:
     """One clip of ``duration`` seconds: float32 waveform at 16 kHz, peak about 0.5.
 
     ``intensity`` scales how strongly the emotion shows (0 = neutral prosody), drawn per clip
-    by the corpus so that expressiveness varies within a class.
+    by the corpus so that expressiveness varies within a class. ``noise`` scales the
+    clip-to-clip spread of every prosodic parameter (1 = the spreads written below, 0 = none).
     """
     e = EFFECTS[emotion]
     k = _clip(intensity, 0.0, 1.5)
     n = int(duration * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     # prosody of this clip: speaker habit + emotion effect + clip-level noise
-    f0_st = k * e["f0"] + rng.normal(0, 1.0)
-    range_st = max(0.5, speaker.range_st * (1 + k * (e["range"] - 1)) * rng.lognormal(0, 0.2))
-    rate = max(1.5, speaker.rate * (1 + k * (e["rate"] - 1)) * rng.lognormal(0, 0.08))
-    tilt = _clip(speaker.tilt + k * e["tilt"] + rng.normal(0, 0.03), 0.3, 0.97)
-    jitter = 0.006 * (1 + k * (e["jitter"] - 1)) * rng.lognormal(0, 0.25)
-    energy_db = k * e["energy"] + rng.normal(0, 1.5)
-    contour = k * e["contour"] + rng.normal(0, 0.4)
+    f0_st = k * e["f0"] + rng.normal(0, 1.0 * noise)
+    range_st = max(
+        0.5, speaker.range_st * (1 + k * (e["range"] - 1)) * rng.lognormal(0, 0.2 * noise)
+    )
+    rate = max(1.5, speaker.rate * (1 + k * (e["rate"] - 1)) * rng.lognormal(0, 0.08 * noise))
+    tilt = _clip(speaker.tilt + k * e["tilt"] + rng.normal(0, 0.03 * noise), 0.3, 0.97)
+    jitter = 0.006 * (1 + k * (e["jitter"] - 1)) * rng.lognormal(0, 0.25 * noise)
+    energy_db = k * e["energy"] + rng.normal(0, 1.5 * noise)
+    contour = k * e["contour"] + rng.normal(0, 0.4 * noise)
 
     # syllable timing: nuclei separated by short pauses
     n_syll = max(1, round(duration * rate))

@@ -176,6 +176,30 @@ def test_check_config_refuses_a_folder_of_an_older_pipeline(tmp_path: Path):
         reproduce_paper.check_config(tmp_path, config)
 
 
+def test_check_config_reads_a_folder_made_before_a_knob_existed(tmp_path: Path):
+    from dataclasses import asdict
+
+    from benchmarks import corpus, reproduce_paper
+
+    knobs = {d: asdict(k) for d, k in corpus.KNOB_VALUES.items()}
+    config = {"profile": "tiny", "corpus_seed": 0, "recipe": {"epochs": 1}, "sizes": {"n": 1},
+              "data": "synthetic", "global_batch": pipeline.BATCH, "device": "cpu",
+              "pipeline": pipeline.PIPELINE_VERSION, "knobs": knobs}  # fmt: skip
+    before = {d: {"expressiveness": k["expressiveness"], "domain_gap": k["domain_gap"]}
+              for d, k in knobs.items()}  # fmt: skip
+    old = {k: config[k] for k in ("profile", "corpus_seed", "recipe", "sizes", "pipeline")}
+    (tmp_path / "config.json").write_text(json.dumps({**old, "knobs": before}))
+    reproduce_paper.check_config(tmp_path, config)  # the new knobs at their defaults: fine
+    changed = {**knobs, "iemocap": {**knobs["iemocap"], "clip_noise": 0.5}}
+    with pytest.raises(SystemExit, match="other settings"):
+        reproduce_paper.check_config(tmp_path, {**config, "knobs": changed})
+    # a knob this version does not know: refused in one line, not a TypeError
+    unknown = {**before, "chsims": {**before["chsims"], "loudness": 1.0}}
+    (tmp_path / "config.json").write_text(json.dumps({**old, "knobs": unknown}))
+    with pytest.raises(SystemExit, match="other settings"):
+        reproduce_paper.check_config(tmp_path, config)
+
+
 def test_parallel_runs_give_exactly_the_results_of_one_process(tmp_path: Path):
     # --jobs 2: two worker processes of one thread; --jobs 1 --workers 1: one process, one
     # thread. The same computation per run, so the same predictions and metrics; dcmkt_finetune

@@ -64,3 +64,50 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
     assert resumed.telemetry == reference.telemetry
     for k, v in ref_state.items():
         assert torch.equal(state[k], v), k
+
+
+PLATEAU = pipeline.Recipe(10, 16, 2, 1, 32, 1, 0.35, patience=2)
+
+
+def test_a_plateau_stopped_run_resumes_and_stops_where_it_would_have(tmp_path: Path):
+    corpus = small_corpus()
+    m = pipeline.METHODS["cr_eps0.5"]
+    reference, ref_state = pipeline.train_run(m, corpus, PLATEAU, 1, torch.device("cpu"))
+    stopped = len(reference.val_curve)
+    assert stopped < PLATEAU.epochs  # the plateau rule fired: otherwise this tests nothing
+    assert stopped - 1 - reference.best_epoch >= PLATEAU.patience
+    # without stopping, the same run keeps the same best model (its best epoch comes first)
+    full, full_state = pipeline.train_run(
+        m, corpus, pipeline.Recipe(10, 16, 2, 1, 32, 1, 0.35), 1, torch.device("cpu")
+    )
+    assert full.val_curve[:stopped] == reference.val_curve
+    if max(full.val_curve) == max(reference.val_curve):
+        assert full.metrics == reference.metrics
+        assert all(torch.equal(full_state[k], v) for k, v in ref_state.items())
+    # killed in the epoch before the plateau, resumed: the same stop, the same model
+    steps = pipeline.steps_of(corpus, PLATEAU) // PLATEAU.epochs
+    ckpt = tmp_path / "seed1.ckpt"
+    done = [0]
+
+    def killer(n: int) -> None:
+        done[0] += n
+        if done[0] > (stopped - 1) * steps:
+            raise InterruptedRunError
+
+    with pytest.raises(InterruptedRunError):
+        pipeline.train_run(m, corpus, PLATEAU, 1, torch.device("cpu"), progress=killer,
+                           checkpoint=ckpt)  # fmt: skip
+    counted = [0]
+    resumed, state = pipeline.train_run(
+        m, corpus, PLATEAU, 1, torch.device("cpu"), checkpoint=ckpt,
+        progress=lambda n: counted.__setitem__(0, counted[0] + n),
+    )  # fmt: skip
+    assert not ckpt.exists()
+    assert resumed.val_curve == reference.val_curve
+    assert resumed.best_epoch == reference.best_epoch
+    assert resumed.metrics == reference.metrics
+    assert resumed.telemetry == reference.telemetry
+    for k, v in ref_state.items():
+        assert torch.equal(state[k], v), k
+    # the progress bar still reaches its total: the skipped epochs are counted at the stop
+    assert counted[0] == pipeline.steps_of(corpus, PLATEAU)

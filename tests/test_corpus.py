@@ -1,0 +1,101 @@
+"""The synthetic corpus' knobs, and the calibration command that measures them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import calibrate
+from benchmarks import corpus as corpus_mod
+from benchmarks.synth_audio import make_speaker, synthesize
+
+
+def _level_db(noise: float, clips: int = 40) -> np.ndarray:
+    """Each clip's RMS level in dB: the emotion's energy effect plus the clip's energy noise."""
+    rng = np.random.default_rng(0)
+    speaker = make_speaker(0, True, rng)
+    levels = [
+        20 * np.log10(np.sqrt(np.mean(synthesize("happy", speaker, 0.6, rng, noise=noise) ** 2)))
+        for _ in range(clips)
+    ]
+    return np.asarray(levels)
+
+
+def test_clip_noise_scales_the_clip_to_clip_spread():
+    # the level is normalised before the energy effect, so its spread is the energy noise alone
+    # (1.5 dB at noise 1)
+    spread = {noise: float(_level_db(noise).std()) for noise in (0.0, 0.25, 1.0)}
+    assert spread[1.0] == pytest.approx(1.5, rel=0.3)
+    assert spread[0.25] == pytest.approx(0.25 * spread[1.0], rel=0.3)
+    assert spread[0.0] < 1e-3
+
+
+def test_clip_noise_one_is_the_synthesiser_as_written():
+    args = ("angry", make_speaker(3, False, np.random.default_rng(1)), 0.5)
+    default = synthesize(*args, np.random.default_rng(2))
+    explicit = synthesize(*args, np.random.default_rng(2), noise=1.0)
+    np.testing.assert_array_equal(default, explicit)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("expressiveness", 0.0),
+        ("domain_gap", 1.5),
+        ("clip_noise", -0.1),
+        ("clip_noise", 2.5),
+        ("intensity_low", 1.2),
+    ],
+)
+def test_knobs_out_of_range_name_the_knob(field: str, value: float):
+    with pytest.raises(ValueError, match=field):
+        corpus_mod.Knobs(**{field: value})
+
+
+def test_the_intensity_floor_bounds_the_labelled_and_near_wild_draws():
+    assert corpus_mod.wild_channel(0.0, 0.7)["intensity"] == (0.7, 1.2)
+    assert corpus_mod.wild_channel(1.0, 0.7)["intensity"] == (0.2, 1.0)
+    assert corpus_mod.wild_channel(0.5) == corpus_mod.wild_channel(0.5, 0.3)
+
+
+def test_the_cache_key_covers_every_knob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    before = corpus_mod.cache_path("iemocap", "tiny", 0, tmp_path)
+    knobs = dict(corpus_mod.KNOB_VALUES)
+    default = corpus_mod.KNOB_VALUES["iemocap"]
+    changes = [(f.name, getattr(default, f.name) * 0.5 + 0.05) for f in fields(corpus_mod.Knobs)]
+    for field, value in changes:
+        knobs["iemocap"] = replace(corpus_mod.KNOB_VALUES["iemocap"], **{field: value})
+        monkeypatch.setattr(corpus_mod, "KNOB_VALUES", knobs)
+        assert corpus_mod.cache_path("iemocap", "tiny", 0, tmp_path) != before, field
+
+
+@pytest.mark.parametrize(
+    ("knob", "message"),
+    [("loudness=1", "NAME one of"), ("clip_noise", "NAME=VALUE"), ("clip_noise=x", "a number")],
+)
+def test_calibrate_refuses_a_bad_knob(knob: str, message: str, capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exit_info:
+        calibrate.parse_args(["--dataset", "chsims", "--knob", knob])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_calibrate_records_each_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(corpus_mod, "KNOB_VALUES", dict(corpus_mod.KNOB_VALUES))
+    argv = ["--dataset", "chsims", "--profile", "tiny", "--seeds", "0", "--out", str(tmp_path)]
+    argv += ["--knob", "clip_noise=0.5", "--jobs", "1"]
+    assert calibrate.main(argv) == 0
+    (line,) = (tmp_path / "fits.jsonl").read_text().splitlines()
+    record = json.loads(line)
+    assert record["knobs"]["clip_noise"] == 0.5
+    assert record["knobs"]["expressiveness"] == corpus_mod.KNOB_VALUES["chsims"].expressiveness
+    assert set(record["measured_f1"]) == {"supervised", "dcmkt", "oracle"}
+    assert record["paper_f1"] == {"supervised": 42.94, "dcmkt": 36.58}
+    assert record["headroom"]["verdict"] == "not testable"  # one seed
+    folder = calibrate.setting_folder(tmp_path, "chsims", "tiny", corpus_mod.KNOB_VALUES["chsims"])
+    assert "clip_noise0.5" in folder.name
+    assert (folder / "runs" / "chsims" / "oracle" / "seed0.json").exists()
