@@ -26,13 +26,13 @@ bootstrap standard error of the run's own paired differences.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
 
 
 class _Interval(Protocol):
@@ -47,12 +47,19 @@ class _BootstrapResult(Protocol):
     standard_error: float
 
 
-# scipy.stats has no annotations: typed views of the two functions used here. ``bootstrap``
-# keeps its ``random_state`` keyword (``rng`` only exists from SciPy 1.15; the floor is 1.10).
-_norm_ppf = cast(Callable[[float], float], stats.norm.ppf)
-_bootstrap = cast(Callable[..., _BootstrapResult], stats.bootstrap)
+def _bootstrap(*args: Any, **kwargs: Any) -> _BootstrapResult:
+    """``scipy.stats.bootstrap``, imported on first use (over a second that every ``--help``
+    of the benchmarks would otherwise pay). scipy.stats has no annotations: this is a typed
+    view of it; it keeps its ``random_state`` keyword (``rng`` only exists from SciPy 1.15;
+    the floor is 1.10)."""
+    from scipy import stats
 
-Z_POWER = float(_norm_ppf(0.975) + _norm_ppf(0.8))  # 2.80
+    bootstrap = cast(Callable[..., _BootstrapResult], stats.bootstrap)
+    return bootstrap(*args, **kwargs)
+
+
+_NORMAL = statistics.NormalDist()
+Z_POWER = _NORMAL.inv_cdf(0.975) + _NORMAL.inv_cdf(0.8)  # 2.80
 N_RESAMPLES = 2000
 MIN_SEEDS = 5
 """Fewest seeds of both methods for a verdict: a bootstrap over fewer seeds understates the

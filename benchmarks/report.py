@@ -7,19 +7,26 @@ import statistics
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
 from numpy.typing import NDArray
 
 from benchmarks.claims import evaluate_all
 from benchmarks.corpus import KNOBS, classes_of
 from benchmarks.pipeline import ALPHAS, DATASET_METHODS, EPSILONS, METHODS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _agg() -> None:
+    """Draw on the Agg backend. matplotlib is imported by the plotting functions, when the
+    first figure is drawn: half a second that ``--help`` need not pay."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
 
 # The paper's published numbers on the REAL datasets (F1, WA, UA in %), Tables 3, 4 and 5.
 PAPER: dict[str, dict[str, tuple[float, float, float]]] = {
@@ -154,12 +161,18 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
 
 def _save(fig: Figure, path: Path) -> None:
     """Write ``fig`` to ``path`` at 110 dpi and close it."""
+    _agg()
+    import matplotlib.pyplot as plt
+
     fig.savefig(path, dpi=110)  # pyright: ignore[reportUnknownMemberType]  # untyped **kwargs
     plt.close(fig)
 
 
 def plot_confusions(runs: dict[str, Any], path: Path) -> None:
     """Fig. 3 analogue: row-normalised test confusion matrices summed over seeds."""
+    _agg()
+    import matplotlib.pyplot as plt
+
     panels = [
         ("fixmatch", "(a) FixMatch"),
         ("pi_model", "(b) Pi-model"),
@@ -212,6 +225,9 @@ def plot_confusions(runs: dict[str, Any], path: Path) -> None:
 
 def plot_sweeps(summary: dict[str, Any], path: Path, *, real: bool = False) -> None:
     """Fig. 4 analogue: metrics against epsilon (FF1) and alpha (FF2), mean ± std."""
+    _agg()
+    import matplotlib.pyplot as plt
+
     s = summary.get("chsims", {})
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     sweeps = [
@@ -251,6 +267,9 @@ def plot_sweeps(summary: dict[str, Any], path: Path, *, real: bool = False) -> N
 
 def plot_pseudo_labels(telemetry: dict[str, Any], path: Path) -> None:
     """Share kept, pseudo-label accuracy (vs the hidden truth) and class mix of kept labels."""
+    _agg()
+    import matplotlib.pyplot as plt
+
     datasets = [d for d in ("chsims", "iemocap") if telemetry.get(d)]
     if not datasets:  # no pseudo-labelling method in this run
         fig, ax = plt.subplots(figsize=(6, 1.5))
@@ -295,6 +314,9 @@ def plot_pseudo_labels(telemetry: dict[str, Any], path: Path) -> None:
 
 def plot_claims(rows: list[dict[str, Any]], headroom: dict[str, Any], path: Path) -> None:
     """Every paired difference with its 95% interval, coloured by verdict (a forest plot)."""
+    _agg()
+    import matplotlib.pyplot as plt
+
     items = [
         (f"{d}: headroom (oracle - supervised), F1", h["mean_diff"], h["ci_low"], h["ci_high"],
          h["verdict"]) for d, h in headroom.items()

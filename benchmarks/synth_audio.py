@@ -35,13 +35,21 @@ from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import signal
 
 SAMPLE_RATE = 16_000
 
-# scipy.signal has no annotations. Without initial conditions (``zi``) lfilter returns only
-# the filtered signal; with float coefficients, in float64.
-lfilter = cast(Callable[[ArrayLike, ArrayLike, ArrayLike], NDArray[np.float64]], signal.lfilter)
+
+def lfilter(b: ArrayLike, a: ArrayLike, x: ArrayLike) -> NDArray[np.float64]:
+    """``scipy.signal.lfilter`` without initial conditions: the filtered signal, in float64.
+
+    Imported on first use: ``scipy.signal`` takes about a second to import, which every
+    ``--help`` of the benchmarks would otherwise pay. (scipy.signal has no annotations.)
+    """
+    from scipy import signal
+
+    scipy_lfilter = cast(Callable[[ArrayLike, ArrayLike, ArrayLike], NDArray[np.float64]],
+                         signal.lfilter)  # fmt: skip
+    return scipy_lfilter(b, a, x)
 
 
 def _clip(x: float, low: float, high: float) -> float:
