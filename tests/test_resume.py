@@ -33,6 +33,22 @@ def small_corpus() -> Corpus:
 RECIPE = pipeline.Recipe(4, 16, 2, 1, 32, 1, 0.35)
 
 
+def assert_same_run(
+    run: pipeline.RunResult,
+    state: dict[str, torch.Tensor],
+    reference: pipeline.RunResult,
+    ref_state: dict[str, torch.Tensor],
+) -> None:
+    """Two runs ended exactly alike: metrics, curves, telemetry and every weight."""
+    assert run.metrics == reference.metrics
+    assert run.confusion == reference.confusion
+    assert run.val_curve == reference.val_curve
+    assert run.best_epoch == reference.best_epoch
+    assert run.telemetry == reference.telemetry
+    for k, v in ref_state.items():
+        assert torch.equal(state[k], v), k
+
+
 @pytest.mark.parametrize("method", ["fixmatch", "cr_eps0.5", "temporal_ensembling", "pi_model"])
 @pytest.mark.parametrize("stop_epoch", [1, 3])
 def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
@@ -57,13 +73,7 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
     assert torch.load(ckpt, weights_only=False)["epoch"] == stop_epoch - 1
     resumed, state = pipeline.train_run(m, corpus, RECIPE, 3, torch.device("cpu"), checkpoint=ckpt)
     assert not ckpt.exists()  # removed once the run is finished
-    assert resumed.metrics == reference.metrics
-    assert resumed.confusion == reference.confusion
-    assert resumed.val_curve == reference.val_curve
-    assert resumed.best_epoch == reference.best_epoch
-    assert resumed.telemetry == reference.telemetry
-    for k, v in ref_state.items():
-        assert torch.equal(state[k], v), k
+    assert_same_run(resumed, state, reference, ref_state)
 
 
 PLATEAU = pipeline.Recipe(10, 16, 2, 1, 32, 1, 0.35, patience=2)
@@ -103,11 +113,6 @@ def test_a_plateau_stopped_run_resumes_and_stops_where_it_would_have(tmp_path: P
         progress=lambda n: counted.__setitem__(0, counted[0] + n),
     )  # fmt: skip
     assert not ckpt.exists()
-    assert resumed.val_curve == reference.val_curve
-    assert resumed.best_epoch == reference.best_epoch
-    assert resumed.metrics == reference.metrics
-    assert resumed.telemetry == reference.telemetry
-    for k, v in ref_state.items():
-        assert torch.equal(state[k], v), k
+    assert_same_run(resumed, state, reference, ref_state)
     # the progress bar still reaches its total: the skipped epochs are counted at the stop
     assert counted[0] == pipeline.steps_of(corpus, PLATEAU)
