@@ -32,7 +32,7 @@ from benchmarks.report import PAPER
 CALIBRATION_ROWS = ("supervised", "dcmkt")
 """The two rows per dataset a knob may be fitted to (their paper F1 is in ``report.PAPER``)."""
 
-DEFAULT_METHODS = ("supervised", "dcmkt", "oracle")
+DEFAULT_METHODS = (*CALIBRATION_ROWS, "oracle")
 
 
 def _knob(text: str) -> tuple[str, float]:

@@ -114,8 +114,9 @@ KNOB_VALUES: dict[str, Knobs] = {
 under a key that includes them."""
 
 
-def wild_channel(gap: float, intensity_low: float = 0.3) -> dict[str, tuple[float, float]]:
-    """The wild clips' SNR (dB), cut-off (Hz) and intensity ranges at a domain gap."""
+def wild_channel(gap: float, intensity_low: float) -> dict[str, tuple[float, float]]:
+    """The wild clips' SNR (dB), cut-off (Hz) and intensity ranges at a domain gap, for
+    labelled clips whose intensity starts at ``intensity_low`` (:class:`Knobs`)."""
 
     def lerp(near: float, far: float) -> float:  # exact at 0 and 1
         return near * (1 - gap) + far * gap
