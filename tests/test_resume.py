@@ -86,14 +86,14 @@ def test_a_plateau_stopped_run_resumes_and_stops_where_it_would_have(tmp_path: P
     stopped = len(reference.val_curve)
     assert stopped < PLATEAU.epochs  # the plateau rule fired: otherwise this tests nothing
     assert stopped - 1 - reference.best_epoch >= PLATEAU.patience
-    # without stopping, the same run keeps the same best model (its best epoch comes first)
-    full, full_state = pipeline.train_run(
+    # without stopping, the same run goes through the same epochs; the stopped one kept the
+    # best of those it saw (the first maximum of the shared prefix)
+    full, _ = pipeline.train_run(
         m, corpus, pipeline.Recipe(10, 16, 2, 1, 32, 1, 0.35), 1, torch.device("cpu")
     )
-    assert full.val_curve[:stopped] == reference.val_curve
-    if max(full.val_curve) == max(reference.val_curve):
-        assert full.metrics == reference.metrics
-        assert all(torch.equal(full_state[k], v) for k, v in ref_state.items())
+    seen = full.val_curve[:stopped]
+    assert seen == reference.val_curve
+    assert reference.best_epoch == seen.index(max(seen))
     # killed in the epoch before the plateau, resumed: the same stop, the same model
     steps = pipeline.steps_of(corpus, PLATEAU) // PLATEAU.epochs
     ckpt = tmp_path / "seed1.ckpt"
