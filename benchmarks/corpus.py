@@ -56,6 +56,7 @@ KNOBS: dict[str, str] = {
     "domain gap (KNOB_VALUES, fitted)": "0.5 for both; fitted to the paper's DCMKT F1 only (36.58 and 24.15): CH-SIMS-like DCMKT, 3 seeds, gap 0 -> 19.5, 0.5 -> 26.1, 1 -> 17.9 (at expressiveness 0.75); no tried value reaches the target, 0.5 comes closest; IEMOCAP-like, 5 seeds (expressiveness 1.3): gap 1 -> 13.0, 0.7 -> 30.1, 0.6 -> 13.0 (both with plateau stopping), 0.5 -> 27.8, the closest to 24.15 without plateau stopping",
     "clip noise (Knobs.clip_noise)": "1 for both: the prosodic spreads the synthesiser was written with, not fitted (issue #12 probes of 0.25 and 0.5 in docs/pages/reproducing.md, 'Open work')",
     "intensity floor (Knobs.intensity_low)": "0.3 for both, assumed, not fitted (a probe of 0.7 in docs/pages/reproducing.md, 'Open work')",
+    "spectral signature (Knobs.signature_db, signature_hz)": "0 dB (none) for both, not fitted: a probe of a cue that takes many clips to learn (issue #12; docs/pages/reproducing.md, 'Open work')",
     "expressiveness": "emotion intensity per clip ~ U(intensity_low, 1.2) labelled, U(0.2, 1.0) in the wild (acted vs spontaneous), assumed",
     "video": "25 fps (Sec. 4.2); faces sampled every 0.24 s with sertoolkit.pooling.frame_indices; 5% of frames have no detected face, assumed",
     "RAF-DB stand-in": "7 expressions with RAF-DB's basic-set prior (3,204 / 5,957 / 1,619 / 2,460 / 867 / 877 / 355, Li et al. 2017); 15,339 images in the paper profile",
@@ -87,12 +88,23 @@ class Knobs:
             ``U(intensity_low, 1.2)`` before ``expressiveness`` scales it, in ``[0, 1.2)``;
             at domain gap 0 the wild clips share it. Clips near 0 sound neutral whatever
             their label, so it sets how many labelled clips no model can place.
+        signature_db: The strength, in dB RMS at intensity 1, of each emotion's spectral
+            signature (:func:`benchmarks.synth_audio.spectral_signature`), in ``[0, 6]``:
+            a fixed fine-grained spectral shape per emotion, scaled by the clip's intensity.
+            A cue spread thinly over many frequency bins: a model learns it only from many
+            clips, so it is what gives unlabelled clips with good labels something to teach
+            (issue #12). 0, the default, adds none: the corpus is then what it was before
+            the knob existed.
+        signature_hz: The width (smoothing standard deviation, Hz) of the signature's
+            bumps, in ``(0, 1000]``: narrower bumps spread the cue over more bins.
     """
 
     expressiveness: float = 1.0
     domain_gap: float = 1.0
     clip_noise: float = 1.0
     intensity_low: float = 0.3
+    signature_db: float = 0.0
+    signature_hz: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.expressiveness <= 1.5:
@@ -103,6 +115,10 @@ class Knobs:
             raise ValueError(f"clip_noise must be in [0, 2], got {self.clip_noise}")
         if not 0.0 <= self.intensity_low < 1.2:
             raise ValueError(f"intensity_low must be in [0, 1.2), got {self.intensity_low}")
+        if not 0.0 <= self.signature_db <= 6.0:
+            raise ValueError(f"signature_db must be in [0, 6], got {self.signature_db}")
+        if not 0.0 < self.signature_hz <= 1000.0:
+            raise ValueError(f"signature_hz must be in (0, 1000], got {self.signature_hz}")
 
 
 KNOB_VALUES: dict[str, Knobs] = {
@@ -236,7 +252,14 @@ def _waveforms(
         intensity *= knobs.expressiveness
         speaker = speakers[int(speaker_of[i])]
         wav = synthesize(
-            emotion, speaker, duration, rng, intensity=intensity, noise=knobs.clip_noise
+            emotion,
+            speaker,
+            duration,
+            rng,
+            intensity=intensity,
+            noise=knobs.clip_noise,
+            signature_db=knobs.signature_db,
+            signature_hz=knobs.signature_hz,
         )
         if wild:
             wav = channel(

@@ -29,6 +29,7 @@ a rising-falling one. Nothing here was tuned against any learning method.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -159,12 +160,17 @@ def synthesize(
     *,
     intensity: float = 1.0,
     noise: float = 1.0,
+    signature_db: float = 0.0,
+    signature_hz: float = 60.0,
 ) -> NDArray[np.float32]:
     """One clip of ``duration`` seconds: float32 waveform at 16 kHz, peak about 0.5.
 
     ``intensity`` scales how strongly the emotion shows (0 = neutral prosody), drawn per clip
     by the corpus so that expressiveness varies within a class. ``noise`` scales the
     clip-to-clip spread of every prosodic parameter (1 = the spreads written below, 0 = none).
+    ``signature_db`` is the RMS, in dB at intensity 1, of the emotion's spectral signature
+    (:func:`spectral_signature`, ``signature_hz`` wide bumps) laid over the clip's spectrum;
+    0 (the default) adds none and draws nothing.
     """
     e = EFFECTS[emotion]
     k = _clip(intensity, 0.0, 1.5)
@@ -214,8 +220,46 @@ def synthesize(
         for freq, bw in zip(vowel, (80.0, 100.0, 140.0), strict=True):
             segment = _resonator(segment, float(freq), bw)
         out[a:b] = segment
+    if signature_db:  # a fixed filter of the emotion, scaled by the clip's intensity
+        freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+        gain_db = k * signature_db * spectral_signature(emotion, signature_hz, freqs)
+        out = np.fft.irfft(np.fft.rfft(out) * 10 ** (gain_db / 20), n)
     out *= 10 ** (energy_db / 20) * intensity_scale(out)
     return out.astype(np.float32)
+
+
+@functools.cache
+def _signature_grid(emotion: str, width_hz: float) -> NDArray[np.float64]:
+    """:func:`spectral_signature` on a 10 Hz grid from 0 to 8 kHz."""
+    grid = np.arange(0.0, SAMPLE_RATE / 2 + 10, 10.0)
+    sd = width_hz / 10  # in grid steps
+    kernel = np.exp(-0.5 * (np.arange(-4 * sd, 4 * sd + 1) / sd) ** 2)
+    # a fixed stream per emotion, independent of every clip's draws; 1,000 steps of margin
+    # on each side (more than the kernel's half-width up to width_hz = 1000)
+    white = np.random.default_rng([list(EFFECTS).index(emotion), 11])
+    noise = white.standard_normal(grid.size + 2000)
+    smooth = np.convolve(noise, kernel, mode="same")[1000 : 1000 + grid.size]
+    return (smooth - smooth.mean()) / smooth.std()
+
+
+def spectral_signature(emotion: str, width_hz: float, freqs: ArrayLike) -> NDArray[np.float64]:
+    """The emotion's spectral signature at ``freqs`` (Hz): a fixed random log-spectral shape.
+
+    Gaussian-smoothed white noise over 0-8 kHz (smoothing standard deviation ``width_hz``),
+    zero mean and unit RMS on that band, drawn once per emotion from a fixed seed, so every
+    clip of an emotion carries the same shape (scaled by its intensity and
+    ``signature_db`` in :func:`synthesize`). It stands in for the many small spectral
+    correlates of emotion beyond prosody (voice quality, articulation; Juslin & Laukka 2003
+    list several spectral cues per emotion): a cue spread thinly over many frequency bins,
+    which a model learns only from many clips, where the prosodic cues above are learnt from
+    a few hundred (issue #12; docs/pages/reproducing.md, "Open work").
+    """
+    if not 0.0 < width_hz <= 1000.0:
+        raise ValueError(f"width_hz must be in (0, 1000], got {width_hz}")
+    grid = np.arange(0.0, SAMPLE_RATE / 2 + 10, 10.0)
+    return np.interp(
+        np.asarray(freqs, dtype=np.float64), grid, _signature_grid(emotion, float(width_hz))
+    )
 
 
 def intensity_scale(x: NDArray[np.floating[Any]]) -> float:

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import calibrate
 from benchmarks import corpus as corpus_mod
-from benchmarks.synth_audio import make_speaker, synthesize
+from benchmarks.synth_audio import SAMPLE_RATE, make_speaker, spectral_signature, synthesize
 
 
 def _level_db(noise: float, clips: int = 40) -> np.ndarray:
@@ -49,11 +49,51 @@ def test_clip_noise_one_is_the_synthesiser_as_written():
         ("clip_noise", -0.1),
         ("clip_noise", 2.5),
         ("intensity_low", 1.2),
+        ("signature_db", 6.5),
+        ("signature_hz", 0.0),
     ],
 )
 def test_knobs_out_of_range_name_the_knob(field: str, value: float):
     with pytest.raises(ValueError, match=field):
         corpus_mod.Knobs(**{field: value})
+
+
+def test_the_spectral_signature_is_the_clips_log_spectral_change():
+    # the same clip with and without the signature: their log spectra differ by the
+    # intensity-scaled signature, up to one constant (the level normalisation)
+    args = ("sad", make_speaker(2, True, np.random.default_rng(4)), 0.5)
+    plain = synthesize(*args, np.random.default_rng(5), intensity=0.8)
+    rng = np.random.default_rng(5)
+    marked = synthesize(*args, rng, intensity=0.8, signature_db=3.0, signature_hz=80.0)
+    # the signature draws nothing from the clip's generator
+    after = np.random.default_rng(5)
+    synthesize(*args, after, intensity=0.8)
+    assert rng.random() == after.random()
+    spec_plain = np.abs(np.fft.rfft(plain.astype(np.float64)))
+    spec_marked = np.abs(np.fft.rfft(marked.astype(np.float64)))
+    freqs = np.fft.rfftfreq(plain.size, 1 / SAMPLE_RATE)
+    keep = spec_plain > 1e-3 * spec_plain.max()  # float32 rounding swamps the quietest bins
+    change = 20 * np.log10(spec_marked[keep] / spec_plain[keep])
+    expected = 0.8 * 3.0 * spectral_signature("sad", 80.0, freqs[keep])
+    np.testing.assert_allclose(change - change.mean(), expected - expected.mean(), atol=0.05)
+
+
+def test_each_emotion_has_one_fixed_unit_signature():
+    freqs = np.arange(0.0, SAMPLE_RATE / 2, 10.0)
+    shapes = {e: spectral_signature(e, 60.0, freqs) for e in ("neutral", "happy", "angry", "sad")}
+    for shape in shapes.values():
+        assert abs(shape.mean()) < 0.01
+        assert shape.std() == pytest.approx(1.0, abs=0.01)
+    np.testing.assert_array_equal(shapes["happy"], spectral_signature("happy", 60.0, freqs))
+    names = list(shapes)
+    for i, a in enumerate(names):  # zero mean, unit RMS: the mean product is the correlation
+        for b in names[i + 1 :]:
+            assert abs(float(np.mean(shapes[a] * shapes[b]))) < 0.5, (a, b)
+    # wider bumps are smoother: neighbouring 10 Hz steps differ less
+    wide = spectral_signature("happy", 200.0, freqs)
+    assert np.diff(wide).std() < np.diff(shapes["happy"]).std()
+    with pytest.raises(ValueError, match="width_hz"):
+        spectral_signature("happy", 0.0, freqs)
 
 
 def test_the_intensity_floor_bounds_the_labelled_and_near_wild_draws():
