@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import calibrate
+from benchmarks import calibrate, learning_curve
 from benchmarks import corpus as corpus_mod
 from benchmarks.synth_audio import SAMPLE_RATE, make_speaker, spectral_signature, synthesize
 
@@ -143,3 +143,59 @@ def test_calibrate_records_each_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     folder = calibrate.setting_folder(tmp_path, "chsims", "tiny", corpus_mod.KNOB_VALUES["chsims"])
     assert "clip_noise0.5" in folder.name
     assert (folder / "runs" / "chsims" / "oracle" / "seed0.json").exists()
+
+
+def _probe_corpus(labels: np.ndarray, shift: float) -> dict[str, np.ndarray]:
+    """A hand-made corpus: bin 0 of every frame is ``shift`` times the clip's label plus
+    noise; 100 / 100 / 100 clips train / validation / test, and the first 150 again as
+    unlabelled clips."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (300, 6, 4))
+    x[:, :, 0] += shift * labels[:, None]
+    return {
+        "x_l": x.astype(np.float16),
+        "len_l": rng.integers(1, 7, 300),
+        "y_l": labels,
+        "split": np.repeat([0, 1, 2], 100),
+        "x_u": x[:150].astype(np.float16),
+        "len_u": np.full(150, 6),
+        "y_u": labels[:150],
+    }
+
+
+def test_the_linear_probe_finds_a_linear_cue_and_no_other():
+    labels = np.random.default_rng(1).integers(0, 3, 300)
+    curve = learning_curve.learning_curve(_probe_corpus(labels, 3.0), [50, 100, 500])
+    assert list(curve) == ["n=50", "all labelled", "labelled + unlabelled (true labels)"]
+    assert min(curve.values()) > 90
+    # labels the features do not carry: near chance (a third) from any training set
+    noise = _probe_corpus(labels, 0.0)
+    assert max(learning_curve.learning_curve(noise, [50]).values()) < 55
+
+
+def test_the_last_row_learns_from_the_unlabelled_clips():
+    # training labels that the features do not carry; the unlabelled clips (the first 150,
+    # training clips among them) keep their true labels: only the last row finds the cue
+    labels = np.random.default_rng(1).integers(0, 3, 300)
+    corpus = _probe_corpus(labels, 3.0)
+    corpus["y_l"] = np.concatenate([np.random.default_rng(2).integers(0, 3, 100), labels[100:]])
+    curve = learning_curve.learning_curve(corpus, [])
+    assert curve["all labelled"] < 55
+    assert curve["labelled + unlabelled (true labels)"] > 70
+
+
+def test_learning_curve_runs_on_the_tiny_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    argv = ["--dataset", "iemocap", "--profile", "tiny", "--cache", str(tmp_path)]
+    assert learning_curve.main([*argv, "--knob", "signature_db=2", "--sizes", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "signature_db=2.0" in out
+    assert "n=5 " in out and "labelled + unlabelled (true labels)" in out
+
+
+def test_learning_curve_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exit_info:
+        learning_curve.main(["--dataset", "chsims", "--sizes", "0"])
+    assert exit_info.value.code == 2
+    assert "--sizes: expected positive clip counts, got [0]" in capsys.readouterr().err
