@@ -25,6 +25,10 @@ The magnitudes below are moderate (a few semitones, a few dB) and every paramete
 between speakers and from clip to clip, so the classes overlap: anger and happiness differ
 mainly in spectral tilt and contour, not in arousal. Sadness has a falling contour, happiness
 a rising-falling one. Nothing here was tuned against any learning method.
+
+Optionally (``signature_db`` of :func:`synthesize`, off by default), each emotion also lays a
+fixed, fine-grained shape over the clip's log spectrum (:func:`spectral_signature`): a cue
+that takes many clips to learn, where the prosodic ones above are learnt from a few hundred.
 """
 
 from __future__ import annotations
@@ -239,7 +243,9 @@ def _signature_grid(emotion: str, width_hz: float) -> NDArray[np.float64]:
     white = np.random.default_rng([list(EFFECTS).index(emotion), 11])
     noise = white.standard_normal(grid.size + 2000)
     smooth = np.convolve(noise, kernel, mode="same")[1000 : 1000 + grid.size]
-    return (smooth - smooth.mean()) / smooth.std()
+    shape = (smooth - smooth.mean()) / smooth.std()
+    shape.setflags(write=False)  # cached: shared by every call
+    return shape
 
 
 def spectral_signature(emotion: str, width_hz: float, freqs: ArrayLike) -> NDArray[np.float64]:
