@@ -133,11 +133,17 @@ def learning_curve(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    knobs = replace(corpus_mod.KNOB_VALUES[args.dataset], **dict(args.knob))
-    corpus_mod.KNOB_VALUES[args.dataset] = knobs
+    before = corpus_mod.KNOB_VALUES[args.dataset]
+    knobs = replace(before, **dict(args.knob))
     from benchmarks.reproduce_paper import make_bar
 
-    raw = corpus_mod.generate(args.dataset, args.profile, args.corpus_seed, args.cache, make_bar)
+    corpus_mod.KNOB_VALUES[args.dataset] = knobs  # generate() reads the module's knobs
+    try:
+        raw = corpus_mod.generate(
+            args.dataset, args.profile, args.corpus_seed, args.cache, make_bar
+        )
+    finally:  # a caller in this process keeps its knobs
+        corpus_mod.KNOB_VALUES[args.dataset] = before
     n_train = int((raw["split"] == 0).sum())
     curve = learning_curve(raw, args.sizes)
     print(f"{args.dataset} ({args.profile}, {knobs}): linear probe, test weighted F1")

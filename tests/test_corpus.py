@@ -188,7 +188,9 @@ def test_learning_curve_runs_on_the_tiny_profile(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     argv = ["--dataset", "iemocap", "--profile", "tiny", "--cache", str(tmp_path)]
+    before = dict(corpus_mod.KNOB_VALUES)
     assert learning_curve.main([*argv, "--knob", "signature_db=2", "--sizes", "5"]) == 0
+    assert dict(corpus_mod.KNOB_VALUES) == before  # the knobs set were this call's only
     out = capsys.readouterr().out
     assert "signature_db=2.0" in out
     assert "n=5 " in out and "labelled + unlabelled (true labels)" in out
