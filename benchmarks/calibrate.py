@@ -48,13 +48,14 @@ def _knob(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{name}: expected a number, got {value!r}") from None
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def corpus_parser(doc: str | None, dataset_help: str) -> argparse.ArgumentParser:
+    """A command's parser with the corpus options it shares with this one: ``--dataset``
+    and the repeatable ``--knob NAME=VALUE``; ``doc``'s first paragraph describes it."""
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=doc.split("\n\n")[0] if doc else None,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--dataset", choices=sorted(PAPER), required=True,
-                        help="the dataset whose knobs are set")  # fmt: skip
+    parser.add_argument("--dataset", choices=sorted(PAPER), required=True, help=dataset_help)
     parser.add_argument(
         "--knob",
         type=_knob,
@@ -63,6 +64,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="a knob to set (repeatable); the others keep their value in corpus.KNOB_VALUES",
     )
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = corpus_parser(__doc__, "the dataset whose knobs are set")
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
                         choices=sorted(reproduce_paper.pipeline.METHODS), metavar="METHOD",
                         help="rows to train: the two calibration rows and the oracle")  # fmt: skip

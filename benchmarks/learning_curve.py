@@ -34,8 +34,7 @@ import numpy.typing as npt
 import torch
 
 from benchmarks import corpus as corpus_mod
-from benchmarks.calibrate import _knob  # pyright: ignore[reportPrivateUsage]
-from benchmarks.report import PAPER
+from benchmarks.calibrate import corpus_parser
 from sertoolkit.metrics import weighted_f1
 
 C_GRID = (0.001, 0.01, 0.1, 1.0)
@@ -43,20 +42,7 @@ C_GRID = (0.001, 0.01, 0.1, 1.0)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--dataset", choices=sorted(PAPER), required=True,
-                        help="the dataset to generate and probe")  # fmt: skip
-    parser.add_argument(
-        "--knob",
-        type=_knob,
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a corpus knob to set (repeatable); the others keep their value in corpus.KNOB_VALUES",
-    )
+    parser = corpus_parser(__doc__, "the dataset to generate and probe")
     parser.add_argument("--sizes", type=int, nargs="+", default=[40, 85, 170],
                         help="labelled training subsets to fit on, besides the whole split")  # fmt: skip
     parser.add_argument("--profile", choices=sorted(corpus_mod.PROFILES), default="quick",
