@@ -27,7 +27,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
-from benchmarks.synth_audio import Speaker, channel, make_speaker, synthesize
+from benchmarks.synth_audio import MAX_SIGNATURE_HZ, Speaker, channel, make_speaker, synthesize
 from benchmarks.synth_face import EXPRESSIONS as FACE_EXPRESSIONS
 from benchmarks.synth_face import render
 from sertoolkit.features import SpectrogramFeatures, fix_length
@@ -117,8 +117,10 @@ class Knobs:
             raise ValueError(f"intensity_low must be in [0, 1.2), got {self.intensity_low}")
         if not 0.0 <= self.signature_db <= 6.0:
             raise ValueError(f"signature_db must be in [0, 6], got {self.signature_db}")
-        if not 0.0 < self.signature_hz <= 1000.0:
-            raise ValueError(f"signature_hz must be in (0, 1000], got {self.signature_hz}")
+        if not 0.0 < self.signature_hz <= MAX_SIGNATURE_HZ:
+            raise ValueError(
+                f"signature_hz must be in (0, {MAX_SIGNATURE_HZ:g}], got {self.signature_hz}"
+            )
 
 
 KNOB_VALUES: dict[str, Knobs] = {

@@ -77,21 +77,21 @@ def probe_f1(
 
     mean, std = train[0].mean(0), train[0].std(0) + 1e-8
     classes = int(max(train[1].max(), val[1].max(), test[1].max())) + 1
+    x_train, x_val, x_test = ((x - mean) / std for x in (train[0], val[0], test[0]))
 
-    def f1(model: Any, split: tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]) -> float:
-        predicted = np.asarray(model.predict((split[0] - mean) / std), dtype=np.int64)
-        truth = torch.as_tensor(split[1])
-        return 100 * float(weighted_f1(torch.as_tensor(predicted), truth, classes))
+    def f1(model: Any, x: npt.NDArray[np.float64], y: npt.NDArray[np.int64]) -> float:
+        predicted = torch.as_tensor(np.asarray(model.predict(x), dtype=np.int64))
+        return 100 * float(weighted_f1(predicted, torch.as_tensor(y), classes))
 
     best: tuple[float, Any] | None = None
     for c in C_GRID:
         model: Any = LogisticRegression(C=c, max_iter=2000)
-        model.fit((train[0] - mean) / std, train[1])
-        score = f1(model, val)
+        model.fit(x_train, train[1])
+        score = f1(model, x_val, val[1])
         if best is None or score > best[0]:
             best = (score, model)
     assert best is not None
-    return f1(best[1], test)
+    return f1(best[1], x_test, test[1])
 
 
 def learning_curve(

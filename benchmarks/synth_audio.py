@@ -232,14 +232,20 @@ def synthesize(
     return out.astype(np.float32)
 
 
+MAX_SIGNATURE_HZ = 1000.0
+"""The widest signature bumps (smoothing standard deviation, Hz) :func:`spectral_signature` draws."""
+
+_SIGNATURE_GRID = np.arange(0.0, SAMPLE_RATE / 2 + 10, 10.0)  # 0 to 8 kHz in 10 Hz steps
+
+
 @functools.cache
 def _signature_grid(emotion: str, width_hz: float) -> NDArray[np.float64]:
-    """:func:`spectral_signature` on a 10 Hz grid from 0 to 8 kHz."""
-    grid = np.arange(0.0, SAMPLE_RATE / 2 + 10, 10.0)
+    """:func:`spectral_signature` on ``_SIGNATURE_GRID``."""
+    grid = _SIGNATURE_GRID
     sd = width_hz / 10  # in grid steps
     kernel = np.exp(-0.5 * (np.arange(-4 * sd, 4 * sd + 1) / sd) ** 2)
     # a fixed stream per emotion, independent of every clip's draws; 1,000 steps of margin
-    # on each side (more than the kernel's half-width up to width_hz = 1000)
+    # on each side (more than the kernel's half-width up to MAX_SIGNATURE_HZ)
     white = np.random.default_rng([list(EFFECTS).index(emotion), 11])
     noise = white.standard_normal(grid.size + 2000)
     smooth = np.convolve(noise, kernel, mode="same")[1000 : 1000 + grid.size]
@@ -260,12 +266,10 @@ def spectral_signature(emotion: str, width_hz: float, freqs: ArrayLike) -> NDArr
     which a model learns only from many clips, where the prosodic cues above are learnt from
     a few hundred (issue #12; docs/pages/reproducing.md, "Open work").
     """
-    if not 0.0 < width_hz <= 1000.0:
-        raise ValueError(f"width_hz must be in (0, 1000], got {width_hz}")
-    grid = np.arange(0.0, SAMPLE_RATE / 2 + 10, 10.0)
-    return np.interp(
-        np.asarray(freqs, dtype=np.float64), grid, _signature_grid(emotion, float(width_hz))
-    )
+    if not 0.0 < width_hz <= MAX_SIGNATURE_HZ:
+        raise ValueError(f"width_hz must be in (0, {MAX_SIGNATURE_HZ:g}], got {width_hz}")
+    shape = _signature_grid(emotion, float(width_hz))
+    return np.interp(np.asarray(freqs, dtype=np.float64), _SIGNATURE_GRID, shape)
 
 
 def intensity_scale(x: NDArray[np.floating[Any]]) -> float:
