@@ -60,7 +60,7 @@ KNOBS: dict[str, str] = {
     "expressiveness": "emotion intensity per clip ~ U(intensity_low, 1.2) labelled, U(0.2, 1.0) in the wild (acted vs spontaneous), assumed",
     "video": "25 fps (Sec. 4.2); faces sampled every 0.24 s with sertoolkit.pooling.frame_indices; 5% of frames have no detected face, assumed",
     "RAF-DB stand-in": "7 expressions with RAF-DB's basic-set prior (3,204 / 5,957 / 1,619 / 2,460 / 867 / 877 / 355, Li et al. 2017); 15,339 images in the paper profile",
-    "STFT features": "sertoolkit.features.SpectrogramFeatures (VGGVox window, hop and FFT) as log magnitudes, fixed to t = 555 frames (head kept), not standardised (the encoder's input projection and pre-norm blocks take them as they are); no per-utterance normalisation, which erases static prosodic cues (logistic-regression UA 0.42 with it vs 0.52 without, measured once on 700 synthetic clips)",
+    "STFT features": "sertoolkit.features.SpectrogramFeatures (VGGVox window, hop and FFT) as log magnitudes, fixed to t = 555 frames (head kept); standardised per bin with the labelled training split's valid-frame mean and standard deviation (benchmarks.pipeline.standardize, pipeline version 4: raw log magnitudes left the fine spectral cues unlearnt at the recipe's rate, issue #12); no per-utterance normalisation, which erases static prosodic cues (logistic-regression UA 0.42 with it vs 0.52 without, measured once on 700 synthetic clips)",
 }
 
 

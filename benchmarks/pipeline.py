@@ -20,7 +20,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -54,6 +54,7 @@ from sertoolkit.losses import (
     pi_model_loss,
     sigmoid_rampup,
 )
+from sertoolkit.masking import lengths_to_mask
 from sertoolkit.metrics import (
     accuracy_from_confusion,
     confusion_matrix,
@@ -73,7 +74,8 @@ from sertoolkit.taxonomy import (
 # mixes finished runs of two versions in one output folder. 2: independent generators for
 # data order, labelled / unlabelled augmentation and fusion (paired design). 3: separate
 # labelled and unlabelled orders, warm starts, early stopping, the calibrated corpus.
-PIPELINE_VERSION = 3
+# 4: inputs standardised per feature bin with the training split's statistics.
+PIPELINE_VERSION = 4
 LAMBDA_U = 0.1  # Sec. 4.2
 EPSILONS = (0.0, 0.5, 0.9)  # FF1's epsilon sweep (Fig. 4a); 1.0 is "add CMKT pseudo-labels"
 ALPHAS = (0.2, 0.4, 0.8)  # FF2's alpha sweep (Fig. 4b); 1.0 is FixMatch
@@ -560,6 +562,51 @@ def build_corpus(raw: dict[str, np.ndarray], dataset: str, visual: Tensor, valid
     return Corpus(
         dataset, classes_of(dataset), x, lengths, y, visual, valid, y_u, visual_true, stats
     )
+
+
+STD_FLOOR = 1e-3
+"""The smallest standard deviation :func:`standardize` divides by: a bin that hardly varies
+over the training frames is centred, not blown up."""
+
+
+def feature_statistics(x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-bin mean and standard deviation over the valid frames of ``x``.
+
+    Shapes:
+        - x: ``(batch, time, dim)``; lengths: ``(batch,)``, valid frames first.
+        - output: two ``(dim,)`` tensors of ``x``'s dtype (accumulated in float64).
+
+    Raises:
+        ValueError: if no frame is valid (there is nothing to take statistics of).
+    """
+    valid = lengths_to_mask(lengths, x.shape[1]).unsqueeze(2)
+    count = int(lengths.sum())
+    if count == 0:
+        raise ValueError(
+            f"x must have at least one valid frame, got lengths summing to 0 over {x.shape[0]} examples"
+        )
+    x64 = x.to(torch.float64).masked_fill(~valid, 0.0)
+    mean = x64.sum((0, 1)) / count
+    var = ((x64 - mean) * valid).square().sum((0, 1)) / count
+    return mean.to(x.dtype), var.sqrt().to(x.dtype)
+
+
+def standardize(corpus: Corpus) -> Corpus:
+    """The corpus with every split's features standardised per bin by the training split's
+    valid-frame mean and standard deviation (floored at :data:`STD_FLOOR`); padding stays 0.
+
+    One global transform, fitted on labelled training clips only, so no split's statistics
+    leak into another and a clip's static level (a cue to its emotion) is kept, unlike
+    per-utterance normalisation. Unit-scale inputs let the encoder's input projection learn
+    fine spectral cues at the recipe's learning rate (issue #12, docs/pages/reproducing.md).
+    """
+    mean, std = feature_statistics(corpus.x["train"], corpus.lengths["train"])
+    std = std.clamp_min(STD_FLOOR)
+    x = {}
+    for name, feats in corpus.x.items():
+        valid = lengths_to_mask(corpus.lengths[name], feats.shape[1]).unsqueeze(2)
+        x[name] = ((feats - mean) / std).masked_fill(~valid, 0.0)
+    return replace(corpus, x=x)
 
 
 # --- training -------------------------------------------------------------------------------

@@ -406,10 +406,16 @@ def prepare(
     device: torch.device,
     ctx: distributed.Dist = distributed.SINGLE,
 ) -> tuple[corpus_mod.Corpus, dict[str, Any]]:
+    """One dataset's corpus (synthetic, or real with ``--real``) and its statistics, its
+    features standardised with the training split's statistics (:func:`pipeline.standardize`).
+
+    Everything expensive is cached under ``args.out / "cache"``; workers call this again and
+    read the parent's cache.
+    """
     cache = args.out / "cache"
     if args.real is not None:
         try:
-            return real_data.prepare_real(
+            corpus, stats = real_data.prepare_real(
                 args.real,
                 corpus_mod.PROFILES[args.profile],
                 cache,
@@ -422,6 +428,7 @@ def prepare(
             )
         except (OSError, ValueError) as err:  # a missing root, a malformed annotation line, ...
             raise SystemExit(f"reproduce_paper.py: error: {err}") from None
+        return pipeline.standardize(corpus), stats
     raw = corpus_mod.generate(dataset, args.profile, args.corpus_seed, cache, make_bar)
     vis_path = cache / f"visual-{dataset}.pt"
     if vis_path.exists():
@@ -436,7 +443,7 @@ def prepare(
         os.replace(tmp, vis_path)
     corpus = pipeline.build_corpus(raw, dataset, visual.cpu(), valid.cpu())
     stats = {**stats, **corpus.stats}
-    return corpus, stats
+    return pipeline.standardize(corpus), stats
 
 
 def train_one(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_resume import RECIPE, small_corpus
 
 from benchmarks import pipeline
@@ -222,3 +225,62 @@ def test_a_run_stops_on_a_validation_plateau_and_keeps_its_best_model(patience: 
     if best == full.best_epoch:  # it peaked before the plateau: the same model, the same test
         assert stopped.metrics == full.metrics
     assert steps[0] == pipeline.steps_of(small_corpus(), full_recipe)  # the bar still completes
+
+
+# --- standardised inputs ---------------------------------------------------------------------
+
+
+def _naive_statistics(x: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (population) standard deviation per bin of the valid frames, one by one."""
+    frames = np.concatenate([x[i, : lengths[i]] for i in range(len(x))]).astype(np.float64)
+    return frames.mean(0), frames.std(0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batch=st.integers(1, 6),
+    time=st.integers(1, 9),
+    dim=st.integers(1, 5),
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.floats(1e-2, 1e3),
+)
+def test_feature_statistics_match_a_frame_by_frame_reference(batch, time, dim, seed, scale):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, time, dim, generator=g) * scale + 3.0
+    lengths = torch.randint(0, time + 1, (batch,), generator=g)
+    lengths[0] = max(1, int(lengths[0]))  # at least one valid frame
+    x[torch.arange(time) >= lengths.unsqueeze(1)] = 1e6  # padding must not count
+    mean, std = pipeline.feature_statistics(x, lengths)
+    ref_mean, ref_std = _naive_statistics(x.numpy(), lengths.numpy())
+    np.testing.assert_allclose(mean.numpy(), ref_mean, rtol=1e-5, atol=1e-5 * scale)
+    np.testing.assert_allclose(std.numpy(), ref_std, rtol=1e-4, atol=1e-5 * scale)
+    assert mean.dtype == std.dtype == x.dtype
+
+
+def test_feature_statistics_reject_an_input_without_valid_frames():
+    with pytest.raises(ValueError, match="at least one valid frame"):
+        pipeline.feature_statistics(torch.zeros(2, 3, 4), torch.zeros(2, dtype=torch.long))
+
+
+def test_standardize_uses_the_training_splits_statistics_for_every_split():
+    corpus = small_corpus()
+    corpus.x["train"][:, :, 0] = 5.0  # a constant bin: centred, divided by the floor only
+    before = {k: v.clone() for k, v in corpus.x.items()}
+    out = pipeline.standardize(corpus)
+    mean, std = _naive_statistics(corpus.x["train"].numpy(), corpus.lengths["train"].numpy())
+    std = np.maximum(std, pipeline.STD_FLOOR)
+    for name, feats in corpus.x.items():
+        lengths = corpus.lengths[name]
+        valid = (torch.arange(feats.shape[1]) < lengths.unsqueeze(1)).numpy()
+        got, raw = out.x[name].numpy(), feats.numpy()
+        np.testing.assert_allclose(got[valid], ((raw - mean) / std)[valid], rtol=1e-5, atol=1e-5)
+        assert (got[~valid] == 0).all()  # padding stays zero
+    train_mean, train_std = _naive_statistics(
+        out.x["train"].numpy(), corpus.lengths["train"].numpy()
+    )
+    np.testing.assert_allclose(train_mean, 0.0, atol=1e-5)
+    np.testing.assert_allclose(train_std[1:], 1.0, rtol=1e-4)
+    assert train_std[0] == 0.0
+    assert all(torch.equal(out.lengths[k], corpus.lengths[k]) for k in corpus.lengths)
+    assert all(torch.equal(out.y[k], corpus.y[k]) for k in corpus.y)
+    assert all(torch.equal(corpus.x[k], before[k]) for k in before)  # the input is left as it was
