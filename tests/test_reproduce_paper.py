@@ -181,7 +181,11 @@ def test_check_config_reads_a_folder_made_before_a_knob_existed(tmp_path: Path):
 
     from benchmarks import corpus, reproduce_paper
 
-    knobs = {d: asdict(k) for d, k in corpus.KNOB_VALUES.items()}
+    # the knobs added since then at their defaults (what a corpus of that time was made with)
+    knobs = {
+        d: asdict(corpus.Knobs(expressiveness=k.expressiveness, domain_gap=k.domain_gap))
+        for d, k in corpus.KNOB_VALUES.items()
+    }
     config = {"profile": "tiny", "corpus_seed": 0, "recipe": {"epochs": 1}, "sizes": {"n": 1},
               "data": "synthetic", "global_batch": pipeline.BATCH, "device": "cpu",
               "pipeline": pipeline.PIPELINE_VERSION, "knobs": knobs}  # fmt: skip
@@ -193,6 +197,9 @@ def test_check_config_reads_a_folder_made_before_a_knob_existed(tmp_path: Path):
     changed = {**knobs, "iemocap": {**knobs["iemocap"], "clip_noise": 0.5}}
     with pytest.raises(SystemExit, match="other settings"):
         reproduce_paper.check_config(tmp_path, {**config, "knobs": changed})
+    signature = {**knobs, "iemocap": {**knobs["iemocap"], "signature_db": 1.5}}
+    with pytest.raises(SystemExit, match="other settings"):  # a new knob off its default
+        reproduce_paper.check_config(tmp_path, {**config, "knobs": signature})
     # a knob this version does not know: refused in one line, not a TypeError
     unknown = {**before, "chsims": {**before["chsims"], "loudness": 1.0}}
     (tmp_path / "config.json").write_text(json.dumps({**old, "knobs": unknown}))
