@@ -577,7 +577,8 @@ def feature_statistics(x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         - output: two ``(dim,)`` tensors of ``x``'s dtype (accumulated in float64).
 
     Raises:
-        ValueError: if no frame is valid (there is nothing to take statistics of).
+        ValueError: if no frame is valid (there is nothing to take statistics of), or if a
+            valid frame holds a NaN or an infinity (the statistics would be NaN).
     """
     valid = lengths_to_mask(lengths, x.shape[1]).unsqueeze(2)
     count = int(lengths.sum())
@@ -588,6 +589,9 @@ def feature_statistics(x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
     x64 = x.to(torch.float64).masked_fill(~valid, 0.0)
     mean = x64.sum((0, 1)) / count
     var = ((x64 - mean) * valid).square().sum((0, 1)) / count
+    if not bool(torch.isfinite(var).all()):
+        bad = int((~torch.isfinite(x64)).sum())
+        raise ValueError(f"x must be finite on its valid frames, got {bad} non-finite values")
     return mean.to(x.dtype), var.sqrt().to(x.dtype)
 
 

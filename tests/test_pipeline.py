@@ -257,6 +257,17 @@ def test_feature_statistics_match_a_frame_by_frame_reference(batch, time, dim, s
     assert mean.dtype == std.dtype == x.dtype
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_feature_statistics_reject_a_non_finite_valid_frame(bad: float):
+    x = torch.zeros(2, 3, 4)
+    lengths = torch.tensor([3, 1])
+    x[1, 2, 0] = bad  # padding: ignored
+    pipeline.feature_statistics(x, lengths)
+    x[1, 0, 3] = bad  # a valid frame
+    with pytest.raises(ValueError, match="x must be finite on its valid frames, got 1 non-finite"):
+        pipeline.feature_statistics(x, lengths)
+
+
 def test_feature_statistics_reject_an_input_without_valid_frames():
     with pytest.raises(ValueError, match="at least one valid frame"):
         pipeline.feature_statistics(torch.zeros(2, 3, 4), torch.zeros(2, dtype=torch.long))
