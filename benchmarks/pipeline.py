@@ -105,6 +105,11 @@ class Recipe:
     # the first half of the schedule; the model kept is the best one either way, so a run
     # whose best epoch comes before its plateau ends exactly as without stopping.
     patience: int = 0
+    # The paper's schedule (Sec. 4.2) is a linear warm-up over 4 epochs, then a division by
+    # 1.17 every 4 epochs; a profile with fewer epochs keeps that shape over proportionally
+    # fewer epochs (:class:`sertoolkit.schedules.PaperSchedule`).
+    warmup_epochs: int = 4
+    decay_every: int = 4
 
 
 RECIPES: dict[str, Recipe] = {
@@ -112,6 +117,28 @@ RECIPES: dict[str, Recipe] = {
     "quick": Recipe(50, 32, 4, 2, 64, 12, 0.35),
     "tiny": Recipe(2, 16, 2, 1, 32, 1, 0.35),
 }
+
+
+def compressed(recipe: Recipe, epochs: int) -> Recipe:
+    """``recipe`` trained for ``epochs`` epochs with the paper's schedule shape scaled to them.
+
+    The paper warms up over 4 of its 50 epochs and divides the rate by 1.17 every 4 epochs
+    after that (Sec. 4.2); here both periods become ``round(4 * epochs / 50)`` epochs (at
+    least 1), so 25 epochs warm up over 2 and decay every 2, ending at the paper's final rate.
+    A warm start or plateau patience longer than the new run is refused.
+
+    Raises:
+        ValueError: If ``epochs`` < 1, or the recipe's warm start does not fit in it.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs: expected an int >= 1, got {epochs}")
+    if recipe.warm_start_epochs >= epochs:
+        raise ValueError(
+            f"epochs: expected more than the recipe's warm_start_epochs "
+            f"({recipe.warm_start_epochs}), got {epochs}"
+        )
+    period = max(1, round(4 * epochs / 50))
+    return replace(recipe, epochs=epochs, warmup_epochs=period, decay_every=period)
 
 
 class Evidence(enum.Enum):
@@ -1006,7 +1033,10 @@ def train_run(
     n_l = corpus.x["train"].shape[0]
     n_u = corpus.x["unlabelled"].shape[0]
     steps_per_epoch = max(1, math.ceil(n_l / batch))
-    sched = paper_lr_scheduler(opt, PaperSchedule(steps_per_epoch))
+    sched = paper_lr_scheduler(
+        opt, PaperSchedule(steps_per_epoch, warmup_epochs=recipe.warmup_epochs,
+                           decay_every=recipe.decay_every)
+    )  # fmt: skip
     total_steps = recipe.epochs * steps_per_epoch
     # Laine & Aila (2017): weight ramps up over the first 80 of 300 epochs to 100 * M / N
     w_max = 100.0 * n_l / (n_l + n_u)

@@ -365,7 +365,9 @@ def headroom_section(headroom: dict[str, Any], synthetic: bool) -> list[str]:
         "trains every unlabelled clip on its hidden true audio label with FixMatch's recipe "
         "otherwise; its paired difference to supervised training (same seeds, same labelled "
         "batches) is the most any pseudo-labelling method could gain. Where its interval "
-        "does not lie above 0, no claim about pseudo-labels can be decided on this testbed.",
+        "does not lie above 0, no claim about pseudo-labels can be decided on this testbed. "
+        "The two rows may train on more seeds than the others (`--headroom-seeds`, shown "
+        "below); every other section reads the run's seeds only.",
         "",
     ]
     if not synthetic or not headroom:
@@ -437,6 +439,22 @@ def claims_section(rows: list[dict[str, Any]], power: dict[str, Any]) -> list[st
     return [*lines, "", "![claims](claims.png)", ""]
 
 
+def _seed_range(seeds: list[int]) -> str:
+    """``0-9`` for consecutive seeds, else the list."""
+    ordered = sorted(seeds)
+    if ordered == list(range(ordered[0], ordered[-1] + 1)) and len(ordered) > 2:
+        return f"seeds {ordered[0]}-{ordered[-1]}"
+    return f"seeds {ordered}"
+
+
+def _only_seeds(runs: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
+    keep = set(seeds)
+    return {
+        d: {m: {s: r for s, r in by_seed.items() if s in keep} for m, by_seed in methods.items()}
+        for d, methods in runs.items()
+    }
+
+
 def write_report(
     out: Path,
     runs: dict[str, Any],
@@ -445,12 +463,16 @@ def write_report(
     seconds: float,
     labels: dict[str, list[int]],
 ) -> None:
+    # the headroom rows may have more seeds (--headroom-seeds): the headroom reads them all,
+    # every table, figure and claim the run's --seeds
+    runs_all, runs = runs, _only_seeds(runs, config["seeds"])
     summary = collect(runs)
     telemetry = telemetry_summary(runs)
     claim_rows, headroom, power = evaluate_all(
         runs,
         {d: np.asarray(labels[d], dtype=np.int64) for d in runs},
         {d: len(classes_of(d)) for d in runs},
+        headroom_runs=runs_all,
     )
     data = config.get("data", "synthetic")
     synthetic = data == "synthetic"
@@ -471,7 +493,7 @@ def write_report(
                 "power": power,
                 "claims": claim_rows,
                 "summary": summary,
-                "runs": runs,
+                "runs": runs_all,
                 "test_labels": labels,
             },
             indent=1,
@@ -517,7 +539,13 @@ def write_report(
         f"# Reproduction of Zhang et al. (2021) on {title}",
         "",
         f"Command: `{config['command']}`  ",
-        f"Profile `{config['profile']}`, seeds {config['seeds']}, device `{config['device']}`, "
+        f"Profile `{config['profile']}`, seeds {config['seeds']}"
+        + (
+            f" (the headroom rows: {_seed_range(config['headroom_seeds'])})"
+            if len(config.get("headroom_seeds", [])) > len(config["seeds"])
+            else ""
+        )
+        + f", device `{config['device']}`, "
         f"torch {config['torch']}; this invocation took {seconds / 60:.1f} min (finished runs found on disk are reused, not retrained).",
         "",
         caveat,

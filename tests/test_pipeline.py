@@ -11,6 +11,7 @@ from test_resume import RECIPE, small_corpus
 
 from benchmarks import pipeline
 from sertoolkit.augment import SpecAugment
+from sertoolkit.schedules import PaperSchedule
 
 
 def _labelled_views(monkeypatch: pytest.MonkeyPatch, method: str, seed: int) -> list[torch.Tensor]:
@@ -225,6 +226,30 @@ def test_a_run_stops_on_a_validation_plateau_and_keeps_its_best_model(patience: 
     if best == full.best_epoch:  # it peaked before the plateau: the same model, the same test
         assert stopped.metrics == full.metrics
     assert steps[0] == pipeline.steps_of(small_corpus(), full_recipe)  # the bar still completes
+
+
+@pytest.mark.parametrize(("warmup", "every"), [(4, 4), (1, 2)])
+def test_a_run_follows_its_recipes_schedule_shape(monkeypatch: pytest.MonkeyPatch, warmup, every):
+    # the learning rate of every optimiser step is the recipe's PaperSchedule (a compressed
+    # profile keeps the paper's warm-up and decay shape over fewer epochs)
+    rates: list[float] = []
+    step = torch.optim.Adamax.step
+
+    def recording_step(self, closure=None):
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, closure)
+
+    monkeypatch.setattr(torch.optim.Adamax, "step", recording_step)
+    recipe = pipeline.Recipe(4, 16, 2, 1, 32, 1, 0.35, warmup_epochs=warmup, decay_every=every)
+    pipeline.train_run(pipeline.METHODS["supervised"], small_corpus(), recipe, 0,
+                       torch.device("cpu"))  # fmt: skip
+    per_epoch = pipeline.steps_of(small_corpus(), recipe) // recipe.epochs
+    schedule = PaperSchedule(per_epoch, warmup_epochs=warmup, decay_every=every)
+    assert rates == pytest.approx([schedule.lr(s) for s in range(len(rates))])
+    assert len(rates) == recipe.epochs * per_epoch
+    if warmup == 1:  # not the paper's 4-epoch shape
+        paper = PaperSchedule(per_epoch)
+        assert rates != pytest.approx([paper.lr(s) for s in range(len(rates))])
 
 
 # --- standardised inputs ---------------------------------------------------------------------

@@ -207,6 +207,46 @@ def test_check_config_reads_a_folder_made_before_a_knob_existed(tmp_path: Path):
         reproduce_paper.check_config(tmp_path, config)
 
 
+def test_check_config_reads_a_folder_made_before_the_schedule_fields_existed(tmp_path: Path):
+    from dataclasses import asdict
+
+    from benchmarks import reproduce_paper
+
+    recipe = asdict(pipeline.RECIPES["quick"])
+    config = {"profile": "quick", "corpus_seed": 0, "recipe": recipe, "sizes": {"n": 1},
+              "data": "synthetic", "global_batch": pipeline.BATCH, "device": "cpu",
+              "pipeline": pipeline.PIPELINE_VERSION, "knobs": {}}  # fmt: skip
+    before = {k: v for k, v in recipe.items() if k not in {"warmup_epochs", "decay_every"}}
+    old = {k: config[k] for k in ("profile", "corpus_seed", "sizes", "pipeline", "knobs")}
+    (tmp_path / "config.json").write_text(json.dumps({**old, "recipe": before}))
+    reproduce_paper.check_config(tmp_path, config)  # the paper's 4-epoch shape: the same runs
+    short = asdict(pipeline.compressed(pipeline.RECIPES["quick"], 25))
+    with pytest.raises(SystemExit, match="other settings"):
+        reproduce_paper.check_config(tmp_path, {**config, "recipe": short})
+
+
+@pytest.mark.parametrize(
+    ("epochs", "period"), [(50, 4), (25, 2), (30, 2), (10, 1), (1, 1), (100, 8)]
+)
+def test_compressed_keeps_the_papers_schedule_shape(epochs: int, period: int):
+    recipe = pipeline.compressed(pipeline.RECIPES["quick"], epochs)
+    assert (recipe.epochs, recipe.warmup_epochs, recipe.decay_every) == (epochs, period, period)
+    assert pipeline.compressed(pipeline.RECIPES["quick"], 50) == pipeline.RECIPES["quick"]
+    with pytest.raises(ValueError, match="epochs"):
+        pipeline.compressed(pipeline.RECIPES["quick"], 0)
+
+
+def test_epochs_option_is_checked_before_any_work(tmp_path: Path):
+    proc = run("--profile", "tiny", "--epochs", "0", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert "--epochs must be >= 1, got 0" in proc.stderr
+    proc = run("--profile", "tiny", "--epochs", "3", "--warm-start-epochs", "3", "--out",
+               str(tmp_path))  # fmt: skip
+    assert proc.returncode == 2
+    assert "--warm-start-epochs must be in [0, 3)" in proc.stderr
+    assert not (tmp_path / "config.json").exists()
+
+
 def test_parallel_runs_give_exactly_the_results_of_one_process(tmp_path: Path):
     # --jobs 2: two worker processes of one thread; --jobs 1 --workers 1: one process, one
     # thread. The same computation per run, so the same predictions and metrics; dcmkt_finetune
@@ -267,3 +307,29 @@ def test_a_warm_start_trains_the_supervised_run_first_and_continues_it(tmp_path:
     assert (tmp_path / "runs" / "chsims" / "supervised" / "seed0.warm.pt").is_file()
     bad = run("--profile", "tiny", "--warm-start-epochs", "2", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "--warm-start-epochs must be in [0, 2)" in bad.stderr
+
+
+def test_headroom_seeds_extend_the_runs_seeds():
+    from benchmarks.reproduce_paper import headroom_seeds
+
+    assert headroom_seeds([0, 1, 2, 3, 4], 10) == list(range(10))
+    assert headroom_seeds([3, 7], 4) == [3, 7, 8, 9]
+    assert headroom_seeds([5, 1, 2], 2) == [5, 1, 2]  # enough already: unchanged
+
+
+def test_the_headroom_rows_train_more_seeds_and_only_the_headroom_reads_them(tmp_path: Path):
+    proc = run("--profile", "tiny", "--dataset", "chsims", "--seeds", "0", "1", "2", "3", "4",
+               "--headroom-seeds", "6", "--methods", "supervised", "oracle", "fixmatch",
+               "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["headroom_seeds"] == [0, 1, 2, 3, 4, 5]
+    runs = results["runs"]["chsims"]
+    assert sorted(runs["supervised"]) == sorted(runs["oracle"]) == [str(s) for s in range(6)]
+    assert sorted(runs["fixmatch"]) == [str(s) for s in range(5)]
+    assert results["headroom"]["chsims"]["seeds"] == [0, 1, 2, 3, 4, 5]
+    for row in results["summary"]["chsims"].values():  # the tables: the run's seeds
+        assert row["seeds"] == [0, 1, 2, 3, 4]
+    for claim in results["claims"]:
+        assert set(claim["seeds"]) <= {0, 1, 2, 3, 4}
+    assert "(the headroom rows: seeds 0-5)" in (tmp_path / "report.md").read_text()
