@@ -106,8 +106,8 @@ class Recipe:
     # whose best epoch comes before its plateau ends exactly as without stopping.
     patience: int = 0
     # The paper's schedule (Sec. 4.2) is a linear warm-up over 4 epochs, then a division by
-    # 1.17 every 4 epochs; a profile with fewer epochs keeps that shape over proportionally
-    # fewer epochs (:class:`sertoolkit.schedules.PaperSchedule`).
+    # 1.17 every 4 epochs (:class:`sertoolkit.schedules.PaperSchedule`); :func:`compressed`
+    # (``reproduce_paper.py --epochs``) scales both periods with the number of epochs.
     warmup_epochs: int = 4
     decay_every: int = 4
 
@@ -125,7 +125,7 @@ def compressed(recipe: Recipe, epochs: int) -> Recipe:
     The paper warms up over 4 of its 50 epochs and divides the rate by 1.17 every 4 epochs
     after that (Sec. 4.2); here both periods become ``round(4 * epochs / 50)`` epochs (at
     least 1), so 25 epochs warm up over 2 and decay every 2, ending at the paper's final rate.
-    A warm start or plateau patience longer than the new run is refused.
+    A warm start as long as the new run or longer is refused.
 
     Raises:
         ValueError: If ``epochs`` < 1, or the recipe's warm start does not fit in it.

@@ -365,14 +365,16 @@ def headroom_section(headroom: dict[str, Any], synthetic: bool) -> list[str]:
         "trains every unlabelled clip on its hidden true audio label with FixMatch's recipe "
         "otherwise; its paired difference to supervised training (same seeds, same labelled "
         "batches) is the most any pseudo-labelling method could gain. Where its interval "
-        "does not lie above 0, no claim about pseudo-labels can be decided on this testbed. "
-        "The two rows may train on more seeds than the others (`--headroom-seeds`, shown "
-        "below); every other section reads the run's seeds only.",
+        "does not lie above 0, no claim about pseudo-labels can be decided on this testbed.",
         "",
     ]
     if not synthetic or not headroom:
         return [*lines, "Not measurable: the oracle needs the true label of every unlabelled "
                 "clip, which real data does not have.", ""]  # fmt: skip
+    lines[-2] += (
+        " The two rows may train on more seeds than the others (`--headroom-seeds`, the seeds "
+        "column); every other section reads the run's seeds only."
+    )
     lines += ["| dataset | oracle - supervised, F1 (pp) [95% CI] | seeds | verdict |",
               "| --- | --- | --- | --- |"]  # fmt: skip
     for d, h in headroom.items():
@@ -440,11 +442,17 @@ def claims_section(rows: list[dict[str, Any]], power: dict[str, Any]) -> list[st
 
 
 def _seed_range(seeds: list[int]) -> str:
-    """``0-9`` for consecutive seeds, else the list."""
+    """``seeds 0-9`` for three or more consecutive seeds, else ``seeds [...]``."""
     ordered = sorted(seeds)
     if ordered == list(range(ordered[0], ordered[-1] + 1)) and len(ordered) > 2:
         return f"seeds {ordered[0]}-{ordered[-1]}"
     return f"seeds {ordered}"
+
+
+def _headroom_seeds(headroom: dict[str, Any], config: dict[str, Any]) -> list[int]:
+    """The headroom's seeds where they are more than the run's (the header names them)."""
+    seeds = sorted({s for h in headroom.values() for s in h.get("seeds", [])})
+    return seeds if len(seeds) > len(config["seeds"]) else []
 
 
 def _only_seeds(runs: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
@@ -541,8 +549,8 @@ def write_report(
         f"Command: `{config['command']}`  ",
         f"Profile `{config['profile']}`, seeds {config['seeds']}"
         + (
-            f" (the headroom rows: {_seed_range(config['headroom_seeds'])})"
-            if len(config.get("headroom_seeds", [])) > len(config["seeds"])
+            f" (the headroom rows: {_seed_range(extra)})"
+            if (extra := _headroom_seeds(headroom, config))
             else ""
         )
         + f", device `{config['device']}`, "

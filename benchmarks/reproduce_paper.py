@@ -2,7 +2,7 @@
 
 By default this runs the ``quick`` profile on the embedded synthetic audio-visual corpus
 (generated, cached and featurised on first use), trains every method of the paper's tables for
-five seeds, and writes ``results.json``, ``report.md``, ``confusion.png``, ``sweeps.png``,
+five seeds (the two headroom rows, supervised and oracle, for ten), and writes ``results.json``, ``report.md``, ``confusion.png``, ``sweeps.png``,
 ``pseudo_labels.png`` and ``pseudo_labels.json`` into the output folder.
 
 Every (method, seed) run is written atomically as soon as it finishes, and checkpointed at
@@ -87,8 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile",
         choices=sorted(pipeline.RECIPES),
         default="quick",
-        help="quick: scaled down to finish in about 20 min on a 2-core CPU; paper: the paper's sizes "
-        "and 50 epochs (for a GPU); tiny: a seconds-long smoke test",
+        help="quick: scaled down, about 36 min on a 2-core CPU (docs/pages/reproducing.md); "
+        "paper: the paper's sizes and 50 epochs (for a GPU); tiny: a seconds-long smoke test",
     )
     parser.add_argument(
         "--dataset",
@@ -281,11 +281,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     epochs = args.epochs if args.epochs is not None else pipeline.RECIPES[args.profile].epochs
     if args.warm_start_epochs is not None and not 0 <= args.warm_start_epochs < epochs:
         parser.error(
-            f"--warm-start-epochs must be in [0, {epochs}) for the {args.profile} profile, "
+            f"--warm-start-epochs must be in [0, {epochs}) for {epochs} epochs, "
             f"got {args.warm_start_epochs}"
         )
     if any(s < 0 for s in args.seeds):
         parser.error(f"--seeds must be non-negative integers, got {args.seeds}")
+    if len(set(args.seeds)) < len(args.seeds):
+        parser.error(f"--seeds must not repeat a seed, got {args.seeds}")
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
     if args.jobs is not None and args.jobs < 1:
@@ -415,7 +417,7 @@ def _with_default_recipe(recipe: object) -> object:
         return recipe
     try:
         return asdict(pipeline.Recipe(**cast(dict[str, Any], recipe)))
-    except TypeError:  # a field this version lacks
+    except (TypeError, ValueError):  # a field this version lacks, or a value out of range
         return cast(object, recipe)
 
 
@@ -441,8 +443,9 @@ def check_config(out: Path, config: dict[str, Any]) -> None:
         if old != key:
             raise SystemExit(
                 f"reproduce_paper.py: error: {out} holds runs made with other settings "
-                "(profile, corpus seed, sizes, data, device or an older pipeline whose random "
-                "streams differ); choose another --out or delete that folder"
+                "(profile, recipe (--epochs, --warm-start-epochs), corpus knobs, corpus seed, "
+                "sizes, data, device or an older pipeline whose random streams differ); choose "
+                "another --out or delete that folder"
             )
     else:
         write_json_atomic(path, key)
@@ -794,7 +797,10 @@ def _main(
         "knobs": {name: asdict(k) for name, k in corpus_mod.KNOB_VALUES.items()},
         "corpus_seed": args.corpus_seed,
         "seeds": args.seeds,
-        "headroom_seeds": headroom_seeds(args.seeds, _headroom_n(args)),
+        # the seeds of the headroom rows when both run (never on real data: no oracle)
+        "headroom_seeds": args.seeds
+        if args.real is not None
+        else headroom_seeds(args.seeds, _headroom_n(args)),
         "device": str(device),
         "ranks": ctx.world,
         "global_batch": pipeline.BATCH * (ctx.world if args.per_rank_batch else 1),

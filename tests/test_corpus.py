@@ -140,6 +140,7 @@ def test_calibrate_records_each_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert set(record["measured_f1"]) == {"supervised", "dcmkt", "oracle"}
     assert record["paper_f1"] == {"supervised": 42.94, "dcmkt": 36.58}
     assert record["headroom"]["verdict"] == "not testable"  # one seed
+    assert record["headroom_seeds"] == [0]  # the tiny profile adds none
     folder = calibrate.setting_folder(tmp_path, "chsims", "tiny", corpus_mod.KNOB_VALUES["chsims"])
     assert "clip_noise0.5" in folder.name
     assert (folder / "runs" / "chsims" / "oracle" / "seed0.json").exists()

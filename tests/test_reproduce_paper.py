@@ -142,6 +142,8 @@ def test_help_explains_every_option():
         "--out",
         "--workers",
         "--corpus-seed",
+        "--headroom-seeds",
+        "--epochs",
     ):
         assert option in proc.stdout
 
@@ -309,6 +311,31 @@ def test_a_warm_start_trains_the_supervised_run_first_and_continues_it(tmp_path:
     assert bad.returncode == 2 and "--warm-start-epochs must be in [0, 2)" in bad.stderr
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--headroom-seeds", "-1"], "--headroom-seeds must be >= 0, got -1"),
+        (["--seeds", "0", "1", "0"], "--seeds must not repeat a seed, got [0, 1, 0]"),
+    ],
+)
+def test_seed_options_are_checked_before_any_work(tmp_path: Path, argv: list[str], message: str):
+    proc = run("--profile", "tiny", *argv, "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert not (tmp_path / "config.json").exists()
+
+
+@pytest.mark.parametrize(("profile", "n"), [("quick", 10), ("paper", 10), ("tiny", 0)])
+def test_headroom_seeds_default_to_ten_except_on_tiny(tmp_path: Path, profile: str, n: int):
+    from benchmarks import reproduce_paper
+
+    args = reproduce_paper.parse_args(["--profile", profile, "--out", str(tmp_path)])
+    assert reproduce_paper._headroom_n(args) == n
+    args = reproduce_paper.parse_args(["--profile", profile, "--headroom-seeds", "7",
+                                       "--out", str(tmp_path)])  # fmt: skip
+    assert reproduce_paper._headroom_n(args) == 7
+
+
 def test_headroom_seeds_extend_the_runs_seeds():
     from benchmarks.reproduce_paper import headroom_seeds
 
@@ -333,3 +360,12 @@ def test_the_headroom_rows_train_more_seeds_and_only_the_headroom_reads_them(tmp
     for claim in results["claims"]:
         assert set(claim["seeds"]) <= {0, 1, 2, 3, 4}
     assert "(the headroom rows: seeds 0-5)" in (tmp_path / "report.md").read_text()
+
+
+def test_without_the_oracle_no_headroom_seeds_are_trained_or_named(tmp_path: Path):
+    proc = run("--profile", "tiny", "--dataset", "chsims", "--seeds", "0", "--headroom-seeds",
+               "3", "--methods", "supervised", "fixmatch", "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(results["runs"]["chsims"]["supervised"]) == ["0"]
+    assert "the headroom rows" not in (tmp_path / "report.md").read_text()
