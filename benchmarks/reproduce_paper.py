@@ -399,26 +399,16 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def _with_default_knobs(knobs: object) -> object:
-    """A folder's recorded knobs of one dataset, with the knobs added since at their default
-    (which reproduces the corpus its runs were made on); anything else as it was."""
-    if not isinstance(knobs, dict):
-        return knobs
+def _with_defaults(cls: Callable[..., Any], recorded: object) -> object:
+    """A folder's recorded fields of ``cls`` (one dataset's knobs, the recipe) with the fields
+    added since at their default, which is what its runs were made with; anything else as it
+    was."""
+    if not isinstance(recorded, dict):
+        return recorded
     try:
-        return asdict(corpus_mod.Knobs(**cast(dict[str, float], knobs)))
-    except (TypeError, ValueError):  # a knob this version lacks, or a value out of range
-        return cast(object, knobs)
-
-
-def _with_default_recipe(recipe: object) -> object:
-    """A folder's recorded recipe with the fields added since at their default (the schedule
-    it was trained with); anything else as it was."""
-    if not isinstance(recipe, dict):
-        return recipe
-    try:
-        return asdict(pipeline.Recipe(**cast(dict[str, Any], recipe)))
+        return asdict(cls(**cast(dict[str, Any], recorded)))
     except (TypeError, ValueError):  # a field this version lacks, or a value out of range
-        return cast(object, recipe)
+        return cast(object, recorded)
 
 
 def check_config(out: Path, config: dict[str, Any]) -> None:
@@ -437,9 +427,10 @@ def check_config(out: Path, config: dict[str, Any]) -> None:
         old = json.loads(path.read_text())
         if isinstance(old.get("knobs"), dict):
             old["knobs"] = {
-                d: _with_default_knobs(k) for d, k in cast(dict[str, Any], old["knobs"]).items()
+                d: _with_defaults(corpus_mod.Knobs, k)
+                for d, k in cast(dict[str, Any], old["knobs"]).items()
             }
-        old["recipe"] = _with_default_recipe(old.get("recipe"))
+        old["recipe"] = _with_defaults(pipeline.Recipe, old.get("recipe"))
         if old != key:
             raise SystemExit(
                 f"reproduce_paper.py: error: {out} holds runs made with other settings "
