@@ -12,11 +12,11 @@ percentile method), so it carries both training noise and test-set noise. The ve
 * **undecided**: it spans 0;
 * **not testable**: a run is missing, fewer than :data:`MIN_SEEDS` seeds, or a
   pseudo-labelling method of the claim kept less than :data:`MIN_KEPT` of the unlabelled clips
-  it drew over all its epochs and seeds (its unlabelled loss was zero, or nearly, so it was
-  supervised training under another name).
+  it drew over the epochs that trained its tested models, up to each seed's best epoch (its
+  unlabelled loss was zero, or nearly, so it was supervised training under another name).
 
-Telemetry claims (pseudo-label accuracy and class diversity) have one value per seed; they
-are bootstrapped over seeds only.
+Telemetry claims (pseudo-label accuracy and class diversity) have one value per seed, read
+at its best epoch; they are bootstrapped over seeds only.
 
 The minimum detectable effect (MDE) of a comparison is ``(z_0.975 + z_0.8) x SE``: the paired
 difference that a two-sided test at alpha 0.05 would find with 80% power, where SE is the
@@ -268,28 +268,41 @@ def verdict(low: float, high: float) -> str:
 
 MIN_KEPT = 0.01
 """A pseudo-labelling method that kept less than this share of the unlabelled clips it drew,
-over all its epochs and seeds, trained like supervised learning: its claims are not testable."""
+over the epochs that trained its tested models (every seed), trained like supervised
+learning: its claims are not testable."""
 
 
-def _telemetry(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """A run's per-epoch telemetry records (empty when it has none)."""
-    return run.get("telemetry") or []
+def tested_telemetry(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run's per-epoch telemetry records up to its best epoch: the epochs that trained the
+    model it tests (every record when the run names no best epoch; empty when it has none).
+
+    Epochs after the best one (those before a plateau stop, or a fixed schedule's last ones)
+    changed weights that were then discarded: a method whose confidence reaches tau only
+    there never trained its tested model on a pseudo-label.
+    """
+    records: list[dict[str, Any]] = run.get("telemetry") or []
+    best = run.get("best_epoch")
+    if best is None:
+        return records
+    return [t for t in records if t.get("epoch", 0) <= best]
 
 
 def kept_share(seeds: dict[int, dict[str, Any]]) -> float | None:
-    """The share of drawn unlabelled clips a method kept, over every epoch and seed (None: no
-    pseudo-labels, e.g. supervised training)."""
-    telemetry = [t for run in seeds.values() for t in _telemetry(run)]
+    """The share of drawn unlabelled clips a method kept, over the epochs up to each seed's
+    best one (None: no pseudo-labels, e.g. supervised training, or none before its best
+    epoch, e.g. a warm-started run that peaked during its warm start)."""
+    telemetry = [t for run in seeds.values() for t in tested_telemetry(run)]
     if not telemetry:
-        return None
+        return None if not any(run.get("telemetry") for run in seeds.values()) else 0.0
     return float(np.mean([t["kept_share"] for t in telemetry]))
 
 
 def _final(seeds: dict[int, dict[str, Any]], metric: str, common: list[int]) -> list[float]:
-    """A telemetry quantity of each seed's last epoch (NaN where nothing was kept)."""
+    """A telemetry quantity of each seed's best epoch, the last that trained its tested model
+    (NaN where nothing was kept)."""
     out: list[float] = []
     for s in common:
-        telemetry = _telemetry(seeds[s])
+        telemetry = tested_telemetry(seeds[s])
         last = telemetry[-1] if telemetry else None
         if last is None:
             out.append(math.nan)
@@ -350,7 +363,7 @@ def evaluate_claim(
         pairs = [(x, y) for x, y in zip(a, b, strict=True) if not (math.isnan(x) or math.isnan(y))]
         if len(pairs) < MIN_SEEDS:
             return {**row, "verdict": "not testable",
-                    "why": f"{len(pairs)} seed(s) kept clips in their last epoch; a verdict "
+                    "why": f"{len(pairs)} seed(s) kept clips in their best epoch; a verdict "
                     f"needs at least {MIN_SEEDS}"}  # fmt: skip
         test = paired_test_values([p[0] for p in pairs], [p[1] for p in pairs])
     else:

@@ -74,8 +74,9 @@ from sertoolkit.taxonomy import (
 # mixes finished runs of two versions in one output folder. 2: independent generators for
 # data order, labelled / unlabelled augmentation and fusion (paired design). 3: separate
 # labelled and unlabelled orders, warm starts, early stopping, the calibrated corpus.
-# 4: inputs standardised per feature bin with the training split's statistics.
-PIPELINE_VERSION = 4
+# 4: inputs standardised per feature bin with the training split's statistics. 5: the quick
+# profile stops on a validation plateau (Recipe.patience, Recipe.min_epochs).
+PIPELINE_VERSION = 5
 LAMBDA_U = 0.1  # Sec. 4.2
 EPSILONS = (0.0, 0.5, 0.9)  # FF1's epsilon sweep (Fig. 4a); 1.0 is "add CMKT pseudo-labels"
 ALPHAS = (0.2, 0.4, 0.8)  # FF2's alpha sweep (Fig. 4b); 1.0 is FixMatch
@@ -101,20 +102,31 @@ class Recipe:
     # Methods that train on labelled data continue the supervised run of their seed from the
     # end of this many epochs (0: they train from scratch); see :class:`Family`.
     warm_start_epochs: int = 0
-    # Stop once validation UA has not improved for this many epochs (0: never), never within
-    # the first half of the schedule; the model kept is the best one either way, so a run
-    # whose best epoch comes before its plateau ends exactly as without stopping.
+    # Stop once validation UA has not improved for this many epochs (0: never), never before
+    # ``min_epochs`` epochs; the model kept is the best one either way, so a run whose best
+    # epoch comes before its plateau ends exactly as without stopping.
     patience: int = 0
     # The paper's schedule (Sec. 4.2) is a linear warm-up over 4 epochs, then a division by
     # 1.17 every 4 epochs (:class:`sertoolkit.schedules.PaperSchedule`); :func:`compressed`
     # (``reproduce_paper.py --epochs``) scales both periods with the number of epochs.
     warmup_epochs: int = 4
     decay_every: int = 4
+    # The fewest epochs a run trains before it may stop on a plateau (``patience``).
+    min_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        if self.patience < 0:
+            raise ValueError(f"patience: expected an int >= 0, got {self.patience}")
+        if not 0 <= self.min_epochs <= self.epochs:
+            raise ValueError(
+                f"min_epochs: expected an int in [0, {self.epochs}] (the recipe's epochs), "
+                f"got {self.min_epochs}"
+            )
 
 
 RECIPES: dict[str, Recipe] = {
     "paper": Recipe(50, 512, 8, 8, 2048, 30, 1.0),
-    "quick": Recipe(50, 32, 4, 2, 64, 12, 0.35),
+    "quick": Recipe(50, 32, 4, 2, 64, 12, 0.35, patience=8, min_epochs=10),
     "tiny": Recipe(2, 16, 2, 1, 32, 1, 0.35),
 }
 
@@ -125,7 +137,9 @@ def compressed(recipe: Recipe, epochs: int) -> Recipe:
     The paper warms up over 4 of its 50 epochs and divides the rate by 1.17 every 4 epochs
     after that (Sec. 4.2); here both periods become ``round(4 * epochs / 50)`` epochs (at
     least 1), so 25 epochs warm up over 2 and decay every 2, ending at the paper's final rate.
-    A warm start as long as the new run or longer is refused.
+    The plateau rule scales with the run: ``patience`` and ``min_epochs`` become their share
+    of ``epochs`` (``round(patience * epochs / recipe.epochs)``, at least 1 when the recipe
+    stops at all). A warm start as long as the new run or longer is refused.
 
     Raises:
         ValueError: If ``epochs`` < 1, or the recipe's warm start does not fit in it.
@@ -138,7 +152,15 @@ def compressed(recipe: Recipe, epochs: int) -> Recipe:
             f"({recipe.warm_start_epochs}), got {epochs}"
         )
     period = max(1, round(4 * epochs / 50))
-    return replace(recipe, epochs=epochs, warmup_epochs=period, decay_every=period)
+    scale = epochs / recipe.epochs
+    return replace(
+        recipe,
+        epochs=epochs,
+        warmup_epochs=period,
+        decay_every=period,
+        patience=max(1, round(recipe.patience * scale)) if recipe.patience else 0,
+        min_epochs=min(epochs, round(recipe.min_epochs * scale)),
+    )
 
 
 class Evidence(enum.Enum):
@@ -1212,11 +1234,11 @@ def train_run(
         val_curve.append(val["UA"])
         if val["UA"] > best[0]:
             best = (val["UA"], epoch, copy.deepcopy(model.state_dict()))
-        # never in the first half of the schedule nor before a warm-start snapshot is
+        # never before the recipe's min_epochs nor before a warm-start snapshot is
         # written; a warm-started run counts its patience from its own first epoch
         plateau = (
             recipe.patience > 0
-            and epoch + 1 >= max(recipe.epochs // 2, recipe.warm_start_epochs)
+            and epoch + 1 >= max(recipe.min_epochs, recipe.warm_start_epochs)
             and epoch - max(best[1], own_first - 1) >= recipe.patience
         )
         # the snapshot before the checkpoint: a run resumed after the warm start has one

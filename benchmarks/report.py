@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from benchmarks.claims import evaluate_all
+from benchmarks.claims import evaluate_all, tested_telemetry
 from benchmarks.corpus import KNOBS, classes_of
 from benchmarks.pipeline import ALPHAS, DATASET_METHODS, EPSILONS, METHODS
 
@@ -110,7 +110,8 @@ def tables(summary: dict[str, Any], *, real: bool = False) -> str:
 
 
 def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
-    """Per (dataset, method): per-epoch mean over seeds, and final-epoch values per seed."""
+    """Per (dataset, method): per-epoch mean over seeds, and each seed's values at its best
+    epoch (``final_*``: the last epoch that trained the model it tests)."""
     out: dict[str, Any] = {}
     for dataset, methods in runs.items():
         out[dataset] = {}
@@ -118,21 +119,25 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
             per_seed = [seeds[s]["telemetry"] for s in sorted(seeds) if seeds[s]["telemetry"]]
             if not per_seed:
                 continue
-            epochs = min(len(t) for t in per_seed)
+            # runs that stopped on a plateau are shorter: epoch e averages the seeds that ran it
+            longest = max(per_seed, key=len)
 
             def series(
-                key: str, per_seed: list[Any] = per_seed, epochs: int = epochs
+                key: str, per_seed: list[Any] = per_seed, epochs: int = len(longest)
             ) -> list[float | None]:
                 out: list[float | None] = []
                 for e in range(epochs):
-                    vals = [t[e][key] for t in per_seed if t[e][key] is not None]
+                    vals = [t[e][key] for t in per_seed if e < len(t) and t[e][key] is not None]
                     out.append(float(np.mean(vals)) if vals else None)  # None: nothing kept
                 return out
 
-            epoch_of = [int(per_seed[0][e]["epoch"]) for e in range(epochs)]
+            epoch_of = [int(record["epoch"]) for record in longest]
             finals_acc: list[float] = []
             finals_ent: list[float] = []
-            for t in per_seed:
+            # "final": the best epoch, the last that trained the model a run tests
+            tested = [tested_telemetry(seeds[s]) for s in sorted(seeds)]
+            tested = [t for t in tested if t]
+            for t in tested:
                 h = np.array(t[-1]["kept_class_histogram"], dtype=float)
                 if h.sum() == 0:  # nothing kept: the class mix is undefined, not "zero entropy"
                     finals_ent.append(np.nan)
@@ -151,7 +156,11 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
                 "pseudo_label_accuracy": series("pseudo_label_accuracy"),
                 "final_kept_class_histogram": [
                     int(v)
-                    for v in np.sum([t[-1]["kept_class_histogram"] for t in per_seed], axis=0)
+                    for v in np.sum(
+                        [t[-1]["kept_class_histogram"] for t in tested]
+                        or [[0] * len(per_seed[0][0]["kept_class_histogram"])],
+                        axis=0,
+                    )
                 ],
                 "final_accuracy": [None if np.isnan(v) else v for v in finals_acc],
                 "final_entropy": [None if np.isnan(v) else v for v in finals_ent],
@@ -302,7 +311,7 @@ def plot_pseudo_labels(telemetry: dict[str, Any], path: Path) -> None:
         axes[r, 1].set_title(
             f"{dataset}: accuracy of kept pseudo-labels (hidden truth)", fontsize=9
         )
-        axes[r, 2].set_title(f"{dataset}: class mix of kept pseudo-labels, last epoch", fontsize=9)
+        axes[r, 2].set_title(f"{dataset}: class mix of kept pseudo-labels, best epoch", fontsize=9)
         for ax in axes[r, :2]:
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
@@ -416,7 +425,8 @@ def claims_section(rows: list[dict[str, Any]], power: dict[str, Any]) -> list[st
         "lies above 0; **contradicted**: below 0; **undecided**: it spans 0; **not testable**: "
         "a run is missing, fewer than 5 seeds of both methods (a bootstrap over fewer seeds "
         "understates the seed-to-seed spread), or a pseudo-labelling method kept under 1% of "
-        "the unlabelled clips it drew (so it trained like supervised learning). MDE: the "
+        "the unlabelled clips it drew in the epochs that trained the model it tests (up to "
+        "each seed's best epoch), so it trained like supervised learning. MDE: the "
         "paired difference this run would detect with 80% power at alpha 0.05. "
         "No correction for testing many claims is made: with 19 claims, one interval in 20 "
         "missing its true difference is expected by chance.",

@@ -154,6 +154,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(0: from scratch; see docs/pages/reproducing.md)",
     )
     parser.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop a run once validation UA has not improved for N epochs (0: train every "
+        "epoch); the model kept is the best one either way. Default: the profile's (quick: 8, "
+        "scaled with --epochs; paper: 0)",
+    )
+    parser.add_argument(
+        "--min-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="no run stops on a plateau before N epochs; default: the profile's (quick: 10, "
+        "scaled with --epochs)",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=None,
@@ -283,6 +300,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(
             f"--warm-start-epochs must be in [0, {epochs}) for {epochs} epochs, "
             f"got {args.warm_start_epochs}"
+        )
+    if args.patience is not None and args.patience < 0:
+        parser.error(f"--patience must be >= 0, got {args.patience}")
+    if args.min_epochs is not None and not 0 <= args.min_epochs <= epochs:
+        parser.error(
+            f"--min-epochs must be in [0, {epochs}] for {epochs} epochs, got {args.min_epochs}"
         )
     if any(s < 0 for s in args.seeds):
         parser.error(f"--seeds must be non-negative integers, got {args.seeds}")
@@ -434,9 +457,9 @@ def check_config(out: Path, config: dict[str, Any]) -> None:
         if old != key:
             raise SystemExit(
                 f"reproduce_paper.py: error: {out} holds runs made with other settings "
-                "(profile, recipe (--epochs, --warm-start-epochs), corpus knobs, corpus seed, "
-                "sizes, data, device or an older pipeline whose random streams differ); choose "
-                "another --out or delete that folder"
+                "(profile, recipe (--epochs, --warm-start-epochs, --patience, --min-epochs), "
+                "corpus knobs, corpus seed, sizes, data, device or an older pipeline whose "
+                "random streams differ); choose another --out or delete that folder"
             )
     else:
         write_json_atomic(path, key)
@@ -780,6 +803,10 @@ def _main(
         recipe = pipeline.compressed(recipe, args.epochs)
     if args.warm_start_epochs is not None:
         recipe = replace(recipe, warm_start_epochs=args.warm_start_epochs)
+    if args.patience is not None:
+        recipe = replace(recipe, patience=args.patience)
+    if args.min_epochs is not None:
+        recipe = replace(recipe, min_epochs=args.min_epochs)
     config = {
         "command": "python benchmarks/reproduce_paper.py "
         + " ".join(sys.argv[1:] if argv is None else argv),

@@ -89,6 +89,34 @@ def test_a_method_that_kept_nothing_or_too_few_seeds_is_not_testable():
     assert row["verdict"] == "not testable" and "at least" in row["why"]
 
 
+def test_only_the_epochs_that_trained_the_tested_model_count():
+    labels = np.array([0, 1, 2, 0])
+    seeds = range(claims.MIN_SEEDS)
+
+    def run(preds: list[int], kept: list[float], best: int) -> dict:
+        telemetry = [
+            {"epoch": e, "kept_share": k, "pseudo_label_accuracy": 0.5 + e / 10,
+             "kept_class_histogram": [1, 1, 0] if k else [0, 0, 0]}
+            for e, k in enumerate(kept)
+        ]  # fmt: skip
+        return {"predictions": preds, "telemetry": telemetry, "best_epoch": best}
+
+    # FixMatch keeps clips only after its best epoch: the model it tests never saw one
+    late = {"supervised": {s: _run([0, 1, 2, s % 3], None) for s in seeds},
+            "fixmatch": {s: run([0, 1, (s + 1) % 3, 0], [0.0, 0.0, 0.5, 0.5], 1)
+                         for s in seeds}}  # fmt: skip
+    claim = claims.Claim("chsims", "t", "UA", "supervised", "fixmatch")
+    row = claims.evaluate_claim(claim, late, labels, 3)
+    assert row["verdict"] == "not testable" and "fixmatch kept 0%" in row["why"]
+    assert claims.kept_share(late["fixmatch"]) == 0.0
+    early = {**late, "fixmatch": {s: run([0, 1, (s + 1) % 3, 0], [0.5, 0.5, 0.0, 0.0], 1)
+                                  for s in seeds}}  # fmt: skip
+    assert claims.evaluate_claim(claim, early, labels, 3)["verdict"] != "not testable"
+    # telemetry claims read the best epoch's record, not the last one
+    values = claims._final(early["fixmatch"], "pseudo-label accuracy", list(seeds))
+    assert values == [0.6] * len(seeds)
+
+
 def test_the_claim_list_covers_the_report():
     assert len(claims.CLAIMS) >= 15
     assert len({(c.dataset, c.text) for c in claims.CLAIMS}) == len(claims.CLAIMS)

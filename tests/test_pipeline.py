@@ -202,8 +202,10 @@ def test_a_crafted_checkpoint_is_refused_without_running_it(tmp_path, capsys):
     assert "this must never run" not in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("patience", [1, 2])
-def test_a_run_stops_on_a_validation_plateau_and_keeps_its_best_model(patience: int):
+@pytest.mark.parametrize(("patience", "min_epochs"), [(1, 3), (2, 3), (1, 0), (1, 6)])
+def test_a_run_stops_on_a_validation_plateau_and_keeps_its_best_model(
+    patience: int, min_epochs: int
+):
     full_recipe = pipeline.Recipe(6, 16, 2, 1, 32, 1, 0.35)
     full, _ = pipeline.train_run(pipeline.METHODS["fixmatch"], small_corpus(), full_recipe, 1,
                                  torch.device("cpu"))  # fmt: skip
@@ -212,13 +214,14 @@ def test_a_run_stops_on_a_validation_plateau_and_keeps_its_best_model(patience: 
     for epoch, ua in enumerate(full.val_curve):
         if ua > full.val_curve[best]:
             best = epoch
-        if epoch + 1 >= 3 and epoch - best >= patience:  # never in the first half
+        if epoch + 1 >= min_epochs and epoch - best >= patience:  # never before min_epochs
             stop = epoch
             break
     steps = [0]
     stopped, _ = pipeline.train_run(
         pipeline.METHODS["fixmatch"], small_corpus(),
-        pipeline.Recipe(6, 16, 2, 1, 32, 1, 0.35, patience=patience), 1, torch.device("cpu"),
+        pipeline.Recipe(6, 16, 2, 1, 32, 1, 0.35, patience=patience, min_epochs=min_epochs),
+        1, torch.device("cpu"),
         progress=lambda n: steps.__setitem__(0, steps[0] + n),
     )  # fmt: skip
     assert stopped.val_curve == full.val_curve[: stop + 1]
@@ -226,6 +229,19 @@ def test_a_run_stops_on_a_validation_plateau_and_keeps_its_best_model(patience: 
     if best == full.best_epoch:  # it peaked before the plateau: the same model, the same test
         assert stopped.metrics == full.metrics
     assert steps[0] == pipeline.steps_of(small_corpus(), full_recipe)  # the bar still completes
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"patience": -1}, "patience: expected an int >= 0, got -1"),
+        ({"min_epochs": -1}, r"min_epochs: expected an int in \[0, 6\] .* got -1"),
+        ({"min_epochs": 7}, r"min_epochs: expected an int in \[0, 6\] .* got 7"),
+    ],
+)
+def test_a_recipe_refuses_a_plateau_rule_it_cannot_follow(fields: dict[str, int], message: str):
+    with pytest.raises(ValueError, match=message):
+        pipeline.Recipe(6, 16, 2, 1, 32, 1, 0.35, **fields)
 
 
 @pytest.mark.parametrize(("warmup", "every"), [(4, 4), (1, 2)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,8 @@ def test_help_explains_every_option():
         "--corpus-seed",
         "--headroom-seeds",
         "--epochs",
+        "--patience",
+        "--min-epochs",
     ):
         assert option in proc.stdout
 
@@ -238,6 +241,18 @@ def test_compressed_keeps_the_papers_schedule_shape(epochs: int, period: int):
         pipeline.compressed(pipeline.RECIPES["quick"], 0)
 
 
+@pytest.mark.parametrize(
+    ("epochs", "patience", "min_epochs"), [(50, 8, 10), (25, 4, 5), (10, 2, 2), (1, 1, 0)]
+)
+def test_compressed_scales_the_plateau_rule_with_the_run(epochs, patience, min_epochs):
+    quick = pipeline.RECIPES["quick"]
+    assert (quick.patience, quick.min_epochs) == (8, 10)  # the default this scales
+    recipe = pipeline.compressed(quick, epochs)
+    assert (recipe.patience, recipe.min_epochs) == (patience, min_epochs)
+    never = pipeline.compressed(replace(quick, patience=0), epochs)
+    assert never.patience == 0  # a recipe that never stops still never stops
+
+
 def test_epochs_option_is_checked_before_any_work(tmp_path: Path):
     proc = run("--profile", "tiny", "--epochs", "0", "--out", str(tmp_path))
     assert proc.returncode == 2
@@ -246,6 +261,12 @@ def test_epochs_option_is_checked_before_any_work(tmp_path: Path):
                str(tmp_path))  # fmt: skip
     assert proc.returncode == 2
     assert "--warm-start-epochs must be in [0, 3)" in proc.stderr
+    proc = run("--profile", "tiny", "--patience", "-1", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert "--patience must be >= 0, got -1" in proc.stderr
+    proc = run("--profile", "tiny", "--min-epochs", "3", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert "--min-epochs must be in [0, 2] for 2 epochs, got 3" in proc.stderr
     assert not (tmp_path / "config.json").exists()
 
 

@@ -76,7 +76,7 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(
     assert_same_run(resumed, state, reference, ref_state)
 
 
-PLATEAU = pipeline.Recipe(10, 16, 2, 1, 32, 1, 0.35, patience=2)
+PLATEAU = pipeline.Recipe(10, 16, 2, 1, 32, 1, 0.35, patience=2, min_epochs=5)
 
 
 def test_a_plateau_stopped_run_resumes_and_stops_where_it_would_have(tmp_path: Path):
