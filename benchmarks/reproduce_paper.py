@@ -53,7 +53,8 @@ SCALE_DOWN = {
         "3,400 and 4,000 unlabelled clips (before the IEMOCAP-like face filter), clips of 1.0-2.6 s, "
         "2,400 face images; STFT log magnitudes (555 x 512) cut to the lowest 64 bins (0-2 kHz) and "
         "average-pooled over 20 frames (28 x 64); encoder 32 wide x 4 heads x 2 blocks; the paper's "
-        "50 epochs; one MobileNetV2 (width 0.35) face model on 32 x 32 faces, trained for 12 epochs "
+        "50-epoch schedule, each run stopping once validation UA has not improved for 8 epochs "
+        "(never before epoch 10; the best model is kept either way); one MobileNetV2 (width 0.35) face model on 32 x 32 faces, trained for 12 epochs "
         "and shared by both datasets. Everything else (recipe, methods, fusion rules) is the paper's."
     ),
     "tiny": "a smoke-test size: a few dozen clips, 2 epochs. Its numbers mean nothing.",
@@ -87,7 +88,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile",
         choices=sorted(pipeline.RECIPES),
         default="quick",
-        help="quick: scaled down, about 36 min on a 2-core CPU (docs/pages/reproducing.md); "
+        help="quick: scaled down, about 17 min on a 2-core CPU (docs/pages/reproducing.md); "
         "paper: the paper's sizes and 50 epochs (for a GPU); tiny: a seconds-long smoke test",
     )
     parser.add_argument(
