@@ -268,7 +268,7 @@ def verdict(low: float, high: float) -> str:
 
 MIN_KEPT = 0.01
 """A pseudo-labelling method that kept less than this share of the unlabelled clips it drew,
-over the epochs that trained its tested models (every seed), trained like supervised
+over the epochs that trained its tested models (:func:`kept_share`), trained like supervised
 learning: its claims are not testable."""
 
 
@@ -284,17 +284,21 @@ def tested_telemetry(run: dict[str, Any]) -> list[dict[str, Any]]:
     best = run.get("best_epoch")
     if best is None:
         return records
-    return [t for t in records if t.get("epoch", 0) <= best]
+    return [t for t in records if t["epoch"] <= best]
 
 
 def kept_share(seeds: dict[int, dict[str, Any]]) -> float | None:
-    """The share of drawn unlabelled clips a method kept, over the epochs up to each seed's
-    best one (None: no pseudo-labels, e.g. supervised training, or none before its best
-    epoch, e.g. a warm-started run that peaked during its warm start)."""
-    telemetry = [t for run in seeds.values() for t in tested_telemetry(run)]
-    if not telemetry:
-        return None if not any(run.get("telemetry") for run in seeds.values()) else 0.0
-    return float(np.mean([t["kept_share"] for t in telemetry]))
+    """The share of drawn unlabelled clips a method kept, averaged over the epochs up to each
+    seed's best one, then over seeds, so that every tested model counts once (None: no
+    pseudo-labels, e.g. supervised training). A seed with telemetry but none up to its best
+    epoch (a warm-started run that peaked during its warm start) kept 0."""
+    shares = [
+        float(np.mean([t["kept_share"] for t in tested])) if tested else 0.0
+        for run in seeds.values()
+        if run.get("telemetry")
+        for tested in [tested_telemetry(run)]
+    ]
+    return float(np.mean(shares)) if shares else None
 
 
 def _final(seeds: dict[int, dict[str, Any]], metric: str, common: list[int]) -> list[float]:

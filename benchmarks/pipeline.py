@@ -75,7 +75,9 @@ from sertoolkit.taxonomy import (
 # data order, labelled / unlabelled augmentation and fusion (paired design). 3: separate
 # labelled and unlabelled orders, warm starts, early stopping, the calibrated corpus.
 # 4: inputs standardised per feature bin with the training split's statistics. 5: the quick
-# profile stops on a validation plateau (Recipe.patience, Recipe.min_epochs).
+# profile stops on a validation plateau (Recipe.patience, Recipe.min_epochs); a folder of
+# version 4 or older must not be read with min_epochs filled in as 0 (with patience, those
+# runs could not stop before half their schedule), which the version check prevents.
 PIPELINE_VERSION = 5
 LAMBDA_U = 0.1  # Sec. 4.2
 EPSILONS = (0.0, 0.5, 0.9)  # FF1's epsilon sweep (Fig. 4a); 1.0 is "add CMKT pseudo-labels"

@@ -135,10 +135,11 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
             finals_acc: list[float] = []
             finals_ent: list[float] = []
             # "final": the best epoch, the last that trained the model a run tests
-            tested = [tested_telemetry(seeds[s]) for s in sorted(seeds)]
-            tested = [t for t in tested if t]
+            # (a seed with no epoch of its own up to its best one, e.g. a warm start that
+            # peaked before its own epochs, has no final values: NaN, as a seed keeping none)
+            tested = [tested_telemetry(seeds[s]) for s in sorted(seeds) if seeds[s]["telemetry"]]
             for t in tested:
-                h = np.array(t[-1]["kept_class_histogram"], dtype=float)
+                h = np.array(t[-1]["kept_class_histogram"] if t else [], dtype=float)
                 if h.sum() == 0:  # nothing kept: the class mix is undefined, not "zero entropy"
                     finals_ent.append(np.nan)
                     finals_acc.append(np.nan)
@@ -152,12 +153,13 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
                 )
             out[dataset][method] = {
                 "epoch": epoch_of,  # the epochs a method trained itself (after a warm start)
+                "seeds_per_epoch": [sum(e < len(t) for t in per_seed) for e in range(len(longest))],
                 "kept_share": series("kept_share"),
                 "pseudo_label_accuracy": series("pseudo_label_accuracy"),
                 "final_kept_class_histogram": [
                     int(v)
                     for v in np.sum(
-                        [t[-1]["kept_class_histogram"] for t in tested]
+                        [t[-1]["kept_class_histogram"] for t in tested if t]
                         or [[0] * len(per_seed[0][0]["kept_class_histogram"])],
                         axis=0,
                     )

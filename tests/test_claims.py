@@ -112,6 +112,13 @@ def test_only_the_epochs_that_trained_the_tested_model_count():
     early = {**late, "fixmatch": {s: run([0, 1, (s + 1) % 3, 0], [0.5, 0.5, 0.0, 0.0], 1)
                                   for s in seeds}}  # fmt: skip
     assert claims.evaluate_claim(claim, early, labels, 3)["verdict"] != "not testable"
+    # every tested model counts once: four seeds that peaked before keeping anything and one
+    # that kept 30% over 40 epochs keep 6% on average, not 30% x 40 / 44 records
+    mixed = {s: run([0, 1, 2, 0], [0.0] * 3 if s else [0.3] * 41, 2 if s else 40) for s in seeds}
+    assert claims.kept_share(mixed) == pytest.approx(0.3 / len(seeds))
+    # a seed with telemetry but none up to its best epoch kept nothing; no telemetry: None
+    assert claims.kept_share({0: run([0], [0.5], -1), 1: run([0], [0.5], 0)}) == 0.25
+    assert claims.kept_share({0: _run([0], None)}) is None
     # telemetry claims read the best epoch's record, not the last one
     values = claims._final(early["fixmatch"], "pseudo-label accuracy", list(seeds))
     assert values == [0.6] * len(seeds)

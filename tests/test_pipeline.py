@@ -232,6 +232,31 @@ def test_a_run_stops_on_a_validation_plateau_and_keeps_its_best_model(
 
 
 @pytest.mark.parametrize(
+    ("patience", "min_epochs", "trained"), [(2, 0, 4), (2, 5, 5), (2, 6, 6), (3, 0, 5), (0, 0, 6)]
+)
+def test_the_plateau_rule_stops_where_patience_and_min_epochs_say(
+    monkeypatch: pytest.MonkeyPatch, patience: int, min_epochs: int, trained: int
+):
+    # a scripted validation curve: best at epoch 1, flat after it
+    curve = iter([0.5, 0.6, 0.55, 0.55, 0.55, 0.55])
+    evaluate = pipeline.evaluate
+
+    def scripted(model, x, lengths, y, classes, device, ctx=pipeline.SINGLE):
+        metrics, cm, pred = evaluate(model, x, lengths, y, classes, device, ctx)
+        if x is corpus.x["val"]:  # the per-epoch validation pass (the test pass is not)
+            metrics = {**metrics, "UA": next(curve)}
+        return metrics, cm, pred
+
+    corpus = small_corpus()
+    monkeypatch.setattr(pipeline, "evaluate", scripted)
+    recipe = pipeline.Recipe(6, 16, 2, 1, 32, 1, 0.35, patience=patience, min_epochs=min_epochs)
+    result, _ = pipeline.train_run(pipeline.METHODS["supervised"], corpus, recipe, 0,
+                                   torch.device("cpu"))  # fmt: skip
+    assert len(result.val_curve) == trained  # epochs run
+    assert result.best_epoch == 1
+
+
+@pytest.mark.parametrize(
     ("fields", "message"),
     [
         ({"patience": -1}, "patience: expected an int >= 0, got -1"),

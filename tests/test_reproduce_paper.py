@@ -253,6 +253,18 @@ def test_compressed_scales_the_plateau_rule_with_the_run(epochs, patience, min_e
     assert never.patience == 0  # a recipe that never stops still never stops
 
 
+def test_the_report_describes_the_schedule_the_run_trained():
+    from benchmarks import reproduce_paper
+
+    quick = pipeline.RECIPES["quick"]
+    text = reproduce_paper.schedule_text(quick)
+    assert text.startswith("50 epochs with the paper's schedule,")
+    assert "not improved for 8 epochs (never before epoch 10" in text
+    short = reproduce_paper.schedule_text(pipeline.compressed(quick, 25))
+    assert "25 epochs" in short and "every 2" in short and "for 4 epochs" in short
+    assert "stopping" not in reproduce_paper.schedule_text(replace(quick, patience=0))
+
+
 def test_epochs_option_is_checked_before_any_work(tmp_path: Path):
     proc = run("--profile", "tiny", "--epochs", "0", "--out", str(tmp_path))
     assert proc.returncode == 2
@@ -267,6 +279,9 @@ def test_epochs_option_is_checked_before_any_work(tmp_path: Path):
     proc = run("--profile", "tiny", "--min-epochs", "3", "--out", str(tmp_path))
     assert proc.returncode == 2
     assert "--min-epochs must be in [0, 2] for 2 epochs, got 3" in proc.stderr
+    proc = run("--profile", "tiny", "--min-epochs", "1", "--out", str(tmp_path))
+    assert proc.returncode == 2  # tiny never stops on a plateau: the option would do nothing
+    assert "--min-epochs has no effect without plateau stopping" in proc.stderr
     assert not (tmp_path / "config.json").exists()
 
 
