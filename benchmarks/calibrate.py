@@ -130,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         "profile": args.profile,
         "seeds": args.seeds,
         "headroom_seeds": _headroom_seeds(results, args.dataset),
+        # the training recipe the rows were measured with (plateau stopping since version 5)
+        "pipeline": results["config"]["pipeline"],
+        "recipe": results["config"]["recipe"],
         **summarise(results, args.dataset, args.methods),
         "command": "python benchmarks/calibrate.py "
         + " ".join(sys.argv[1:] if argv is None else argv),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import calibrate, learning_curve
+from benchmarks import calibrate, learning_curve, pipeline
 from benchmarks import corpus as corpus_mod
 from benchmarks.synth_audio import SAMPLE_RATE, make_speaker, spectral_signature, synthesize
 
@@ -141,6 +141,8 @@ def test_calibrate_records_each_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert record["paper_f1"] == {"supervised": 42.94, "dcmkt": 36.58}
     assert record["headroom"]["verdict"] == "not testable"  # one seed
     assert record["headroom_seeds"] == [0]  # the tiny profile adds none
+    assert record["pipeline"] == pipeline.PIPELINE_VERSION
+    assert record["recipe"]["patience"] == pipeline.RECIPES["tiny"].patience
     folder = calibrate.setting_folder(tmp_path, "chsims", "tiny", corpus_mod.KNOB_VALUES["chsims"])
     assert "clip_noise0.5" in folder.name
     assert (folder / "runs" / "chsims" / "oracle" / "seed0.json").exists()
