@@ -301,9 +301,13 @@ def kept_share(seeds: dict[int, dict[str, Any]]) -> float | None:
     return float(np.mean(shares)) if shares else None
 
 
-def _final(seeds: dict[int, dict[str, Any]], metric: str, common: list[int]) -> list[float]:
-    """A telemetry quantity of each seed's best epoch, the last that trained its tested model
-    (NaN where nothing was kept)."""
+def best_epoch_values(
+    seeds: dict[int, dict[str, Any]], metric: str, common: list[int]
+) -> list[float]:
+    """A telemetry quantity (one of :data:`TELEMETRY`) of each seed in ``common`` at its best
+    epoch, the last that trained its tested model (NaN where nothing was kept then, or the
+    seed has no epoch of its own up to its best one). The class entropy is normalised to
+    [0, 1] by the log of the number of classes."""
     out: list[float] = []
     for s in common:
         telemetry = tested_telemetry(seeds[s])
@@ -363,7 +367,8 @@ def evaluate_claim(
             "why": f"{kept} of the unlabelled clips it drew (under {100 * MIN_KEPT:g}%)",
         }
     if claim.metric in TELEMETRY:
-        a, b = _final(ra, claim.metric, common), _final(rb, claim.metric, common)
+        a = best_epoch_values(ra, claim.metric, common)
+        b = best_epoch_values(rb, claim.metric, common)
         pairs = [(x, y) for x, y in zip(a, b, strict=True) if not (math.isnan(x) or math.isnan(y))]
         if len(pairs) < MIN_SEEDS:
             return {**row, "verdict": "not testable",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from benchmarks.claims import evaluate_all, tested_telemetry
+from benchmarks.claims import best_epoch_values, evaluate_all, tested_telemetry
 from benchmarks.corpus import KNOBS, classes_of
 from benchmarks.pipeline import ALPHAS, DATASET_METHODS, EPSILONS, METHODS
 
@@ -116,7 +116,8 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
     for dataset, methods in runs.items():
         out[dataset] = {}
         for method, seeds in methods.items():
-            per_seed = [seeds[s]["telemetry"] for s in sorted(seeds) if seeds[s]["telemetry"]]
+            with_telemetry = [s for s in sorted(seeds) if seeds[s]["telemetry"]]
+            per_seed = [seeds[s]["telemetry"] for s in with_telemetry]
             if not per_seed:
                 continue
             # runs that stopped on a plateau are shorter: epoch e averages the seeds that ran it
@@ -132,25 +133,10 @@ def telemetry_summary(runs: dict[str, Any]) -> dict[str, Any]:
                 return out
 
             epoch_of = [int(record["epoch"]) for record in longest]
-            finals_acc: list[float] = []
-            finals_ent: list[float] = []
-            # "final": the best epoch, the last that trained the model a run tests
-            # (a seed with no epoch of its own up to its best one, e.g. a warm start that
-            # peaked before its own epochs, has no final values: NaN, as a seed keeping none)
-            tested = [tested_telemetry(seeds[s]) for s in sorted(seeds) if seeds[s]["telemetry"]]
-            for t in tested:
-                h = np.array(t[-1]["kept_class_histogram"] if t else [], dtype=float)
-                if h.sum() == 0:  # nothing kept: the class mix is undefined, not "zero entropy"
-                    finals_ent.append(np.nan)
-                    finals_acc.append(np.nan)
-                    continue
-                p = h / h.sum()
-                finals_ent.append(float(-(p[p > 0] * np.log(p[p > 0])).sum() / np.log(len(h))))
-                finals_acc.append(
-                    np.nan
-                    if t[-1]["pseudo_label_accuracy"] is None
-                    else t[-1]["pseudo_label_accuracy"]
-                )
+            # "final": each seed's best epoch, the last that trained the model it tests
+            finals_acc = best_epoch_values(seeds, "pseudo-label accuracy", with_telemetry)
+            finals_ent = best_epoch_values(seeds, "pseudo-label class entropy", with_telemetry)
+            tested = [tested_telemetry(seeds[s]) for s in with_telemetry]
             out[dataset][method] = {
                 "epoch": epoch_of,  # the epochs a method trained itself (after a warm start)
                 "seeds_per_epoch": [sum(e < len(t) for t in per_seed) for e in range(len(longest))],

@@ -86,7 +86,7 @@ def schedule_text(recipe: pipeline.Recipe) -> str:
 def headroom_seeds(seeds: list[int], n: int) -> list[int]:
     """``seeds`` followed by the integers after the largest of them, ``n`` seeds in all (or
     just ``seeds`` when they are ``n`` or more already)."""
-    extra = max(0, n - len(set(seeds)))
+    extra = max(0, n - len(seeds))
     return [*seeds, *range(max(seeds) + 1, max(seeds) + 1 + extra)]
 
 

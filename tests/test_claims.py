@@ -120,7 +120,7 @@ def test_only_the_epochs_that_trained_the_tested_model_count():
     assert claims.kept_share({0: run([0], [0.5], -1), 1: run([0], [0.5], 0)}) == 0.25
     assert claims.kept_share({0: _run([0], None)}) is None
     # telemetry claims read the best epoch's record, not the last one
-    values = claims._final(early["fixmatch"], "pseudo-label accuracy", list(seeds))
+    values = claims.best_epoch_values(early["fixmatch"], "pseudo-label accuracy", list(seeds))
     assert values == [0.6] * len(seeds)
 
 
