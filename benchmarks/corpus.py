@@ -169,11 +169,21 @@ class Sizes:
     # validation); K > 0 = ``iemocap_test`` clips of K held-out speakers, session 5 validates
     iemocap_test: int = 0
     iemocap_test_speakers: int = 0
+    # test clips added to each dataset's test split (CH-SIMS-like, IEMOCAP-like) from
+    # separate random streams, in chunks of TEST_CHUNK (:func:`generate_test_chunk`): every
+    # other clip of the corpus, and so every run's training, stays what it is without them
+    extra_test: tuple[int, int] = (0, 0)
 
+
+TEST_CHUNK = 500
+"""Extra test clips (:attr:`Sizes.extra_test`) are synthesised and cached in chunks of this
+many, each from its own random stream, so that the chunks can be synthesised side by side."""
 
 PROFILES: dict[str, Sizes] = {
     "paper": Sizes((1368, 456, 457), 14502, 5531, 50000, 15339, (1.5, 5.8), 48, 1, 512),
-    "quick": Sizes((340, 400, 1000), 3400, 400, 4000, 2400, (1.0, 2.6), 32, 20, 64, 1000, 4),
+    "quick": Sizes(
+        (340, 400, 1000), 3400, 400, 4000, 2400, (1.0, 2.6), 32, 20, 64, 1000, 4, (0, 3000)
+    ),
     "tiny": Sizes((24, 12, 12), 40, 40, 40, 120, (0.5, 0.9), 32, 10, 64),
 }
 
@@ -299,8 +309,10 @@ def _features(
             wav[j, : len(c)] = torch.as_tensor(c)
         with torch.no_grad():
             feats, frames = extractor(wav, n)
-            feats, frames = fix_length(feats, 555, lengths=frames)
-            feats, frames = scale_down(feats, frames, sizes)
+            # the bins the scale-down keeps, cut before fixing the length: the same values,
+            # without fixing the 448 bins (of 512) that the quick profile discards
+            feats, frames = fix_length(feats[:, :, : sizes.bins], 555, lengths=frames)
+            feats, frames = scale_down(feats, frames, sizes, cut_bins=False)
         out.append(feats.to(torch.float16))
         lens.append(frames)
         progress(len(chunk))
@@ -330,17 +342,125 @@ def cache_path(dataset: str, profile: str, seed: int, cache_dir: Path) -> Path:
             "iemocap_test and iemocap_test_speakers must both be 0 (Ses05M tests) or both "
             f"positive, got {sizes.iemocap_test} and {sizes.iemocap_test_speakers}"
         )
+    return cache_dir / f"{dataset}-{profile}-{_main_key(dataset, sizes, seed)}.npz"
+
+
+def _main_key(dataset: str, sizes: Sizes, seed: int) -> str:
+    """The cache key of a dataset's corpus without its extra test clips (which are not in it:
+    adding them leaves the key, and the cached corpus, as they were)."""
+    main = {k: v for k, v in asdict(sizes).items() if k != "extra_test"}
     knobs = asdict(KNOB_VALUES[dataset])
-    key = _fingerprint({"dataset": dataset, "sizes": asdict(sizes), "seed": seed, "v": 2, **knobs})
-    return cache_dir / f"{dataset}-{profile}-{key}.npz"
+    return _fingerprint({"dataset": dataset, "sizes": main, "seed": seed, "v": 2, **knobs})
+
+
+def _extra_test(dataset: str, sizes: Sizes) -> int:
+    return sizes.extra_test[0 if dataset == "chsims" else 1]
+
+
+def test_chunks(dataset: str, profile: str) -> list[int]:
+    """The sizes of a dataset's chunks of extra test clips (:attr:`Sizes.extra_test`)."""
+    extra = _extra_test(dataset, PROFILES[profile])
+    return [min(TEST_CHUNK, extra - start) for start in range(0, extra, TEST_CHUNK)]
+
+
+def chunk_path(dataset: str, profile: str, seed: int, chunk: int, cache_dir: Path) -> Path:
+    """Where :func:`generate_test_chunk` caches chunk ``chunk`` of the extra test clips."""
+    sizes = PROFILES[profile]
+    size = test_chunks(dataset, profile)[chunk]
+    key = _fingerprint({"main": _main_key(dataset, sizes, seed), "chunk": chunk, "size": size})
+    return cache_dir / f"{dataset}-{profile}-{key}-test{chunk}.npz"
 
 
 def clips_of(dataset: str, profile: str) -> int:
-    """How many clips :func:`generate` synthesises for a dataset (labelled and unlabelled)."""
+    """How many clips :func:`generate` synthesises for a dataset (labelled and unlabelled),
+    without the extra test clips (:func:`test_chunks`)."""
     sizes = PROFILES[profile]
     if dataset == "chsims":
         return sum(sizes.chsims_split) + sizes.chsims_unlabelled
     return sizes.iemocap_labelled + sizes.iemocap_test + sizes.iemocap_unlabelled
+
+
+def _labelled_speakers(dataset: str, sizes: Sizes, rng: np.random.Generator) -> list[Speaker]:
+    """The labelled domain's speakers: the first draws of a dataset's main stream."""
+    if dataset == "chsims":
+        n_l = sum(sizes.chsims_split)
+        return [make_speaker(i, bool(i % 2), rng) for i in range(max(4, n_l // 20))]
+    # Ses0{s}F, Ses0{s}M, then the held-out test speakers
+    return [make_speaker(i, i % 2 == 0, rng) for i in range(10 + sizes.iemocap_test_speakers)]
+
+
+def _main_stream(dataset: str, seed: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 0 if dataset == "chsims" else 1])
+
+
+CHSIMS_PRIOR = np.array([0.40, 0.25, 0.35])
+"""The CH-SIMS-like labelled clips' class prior (:data:`KNOBS`)."""
+IEMOCAP_COUNTS = np.array([1708, 1636, 1103, 1084], dtype=np.float64)
+"""IEMOCAP's class counts, the IEMOCAP-like labelled clips' prior (:data:`KNOBS`)."""
+
+
+def generate_test_chunk(
+    dataset: str,
+    profile: str,
+    seed: int,
+    chunk: int,
+    cache_dir: Path,
+    bar: Callable[[str, int], Callable[[int], None]],
+) -> dict[str, np.ndarray]:
+    """Generate (or load from cache) chunk ``chunk`` of a dataset's extra test clips.
+
+    Drawn like the test clips of :func:`generate` (the labelled domain's class prior and
+    channel; the IEMOCAP-like held-out speakers, or Ses05M without them; any labelled
+    CH-SIMS-like speaker) from the stream ``[seed, dataset, 2, chunk]``, which no other clip
+    reads. Returns ``x``, ``lengths``, ``y`` and ``speaker``.
+    """
+    sizes = PROFILES[profile]
+    path = chunk_path(dataset, profile, seed, chunk, cache_dir)
+    if path.exists():
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    n = test_chunks(dataset, profile)[chunk]
+    speakers = _labelled_speakers(dataset, sizes, _main_stream(dataset, seed))
+    rng = np.random.default_rng([seed, 0 if dataset == "chsims" else 1, 2, chunk])
+    if dataset == "chsims":
+        prior, pool = CHSIMS_PRIOR, np.arange(len(speakers))
+    else:
+        prior = IEMOCAP_COUNTS / IEMOCAP_COUNTS.sum()
+        held_out = sizes.iemocap_test_speakers
+        pool = np.arange(10, 10 + held_out) if held_out else np.array([9])
+    y = rng.choice(len(prior), n, p=prior)
+    speaker_of = rng.choice(pool, n)
+    step = bar(f"{dataset}: synthesising test chunk {chunk}", 2 * n)
+    wav, _ = _waveforms(y, speakers, speaker_of, dataset, sizes, rng, wild=False, progress=step)
+    x, lengths = _features(wav, sizes, step)
+    arrays: dict[str, npt.NDArray[Any]] = {
+        "x": x.numpy(), "lengths": lengths.numpy(), "y": y, "speaker": speaker_of
+    }  # fmt: skip
+    _save(path, arrays)
+    return arrays
+
+
+def _save(path: Path, arrays: dict[str, npt.NDArray[Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)  # pyright: ignore[reportArgumentType]  (no key is "allow_pickle")
+    tmp.replace(path)
+
+
+def with_test_chunks(
+    arrays: dict[str, np.ndarray], chunks: list[dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """A corpus' arrays with extra test clips appended to its labelled clips (split 2)."""
+    if not chunks:
+        return arrays
+    out = dict(arrays)
+    out["x_l"] = np.concatenate([arrays["x_l"], *(c["x"] for c in chunks)])
+    out["len_l"] = np.concatenate([arrays["len_l"], *(c["lengths"] for c in chunks)])
+    out["y_l"] = np.concatenate([arrays["y_l"], *(c["y"] for c in chunks)])
+    out["speaker_l"] = np.concatenate([arrays["speaker_l"], *(c["speaker"] for c in chunks)])
+    added = sum(len(c["y"]) for c in chunks)
+    out["split"] = np.concatenate([arrays["split"], np.full(added, 2, dtype=arrays["split"].dtype)])
+    return out
 
 
 def generate(
@@ -350,33 +470,48 @@ def generate(
     cache_dir: Path,
     bar: Callable[[str, int], Callable[[int], None]],
 ) -> dict[str, np.ndarray]:
-    """Generate (or load from cache) one dataset's raw arrays: features, labels, faces."""
+    """Generate (or load from cache) one dataset's raw arrays: features, labels, faces.
+
+    The profile's extra test clips (:attr:`Sizes.extra_test`, :func:`generate_test_chunk`)
+    follow the other labelled clips, with split 2 (test).
+    """
+    chunks = [
+        generate_test_chunk(dataset, profile, seed, i, cache_dir, bar)
+        for i in range(len(test_chunks(dataset, profile)))
+    ]
+    return with_test_chunks(generate_main(dataset, profile, seed, cache_dir, bar), chunks)
+
+
+def generate_main(
+    dataset: str,
+    profile: str,
+    seed: int,
+    cache_dir: Path,
+    bar: Callable[[str, int], Callable[[int], None]],
+) -> dict[str, np.ndarray]:
+    """:func:`generate` without the extra test clips (cached apart from them)."""
     sizes = PROFILES[profile]
     path = cache_path(dataset, profile, seed, cache_dir)
     if path.exists():
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
-    rng = np.random.default_rng([seed, 0 if dataset == "chsims" else 1])
+    rng = _main_stream(dataset, seed)
     n_classes = 3 if dataset == "chsims" else 4
+    spk_l = _labelled_speakers(dataset, sizes, rng)
 
     if dataset == "chsims":
-        prior_l = np.array([0.40, 0.25, 0.35])
+        prior_l = CHSIMS_PRIOR
         prior_u = np.array([0.25, 0.50, 0.25])
         n_tr, n_va, n_te = sizes.chsims_split
         n_l, n_u = n_tr + n_va + n_te, sizes.chsims_unlabelled
-        n_spk_l = max(4, n_l // 20)
-        spk_l = [make_speaker(i, bool(i % 2), rng) for i in range(n_spk_l)]
-        speaker_of_l = rng.integers(0, n_spk_l, n_l)
+        speaker_of_l = rng.integers(0, len(spk_l), n_l)
         split = np.array([0] * n_tr + [1] * n_va + [2] * n_te)
         rng.shuffle(split)
     else:
-        counts = np.array([1708, 1636, 1103, 1084], dtype=np.float64)
-        prior_l = counts / counts.sum()
+        prior_l = IEMOCAP_COUNTS / IEMOCAP_COUNTS.sum()
         prior_u = np.array([0.55, 0.20, 0.10, 0.15])
         n_l, n_u = sizes.iemocap_labelled, sizes.iemocap_unlabelled
         held_out = sizes.iemocap_test_speakers
-        # Ses0{s}F, Ses0{s}M, then the held-out test speakers
-        spk_l = [make_speaker(i, i % 2 == 0, rng) for i in range(10 + held_out)]
         speaker_of_l = rng.integers(0, 10, n_l)
         if held_out == 0:
             # sessions 1-4 train; Ses05F (speaker 8) validation; Ses05M (speaker 9) test
@@ -436,10 +571,7 @@ def generate(
         "face_images": _to_uint8(face_images),
         "face_labels": face_labels,
     }
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)  # pyright: ignore[reportArgumentType]  (no key is "allow_pickle")
-    tmp.replace(path)
+    _save(path, arrays)
     return arrays
 
 

@@ -78,7 +78,7 @@ from sertoolkit.taxonomy import (
 # profile stops on a validation plateau (Recipe.patience, Recipe.min_epochs); a folder of
 # version 4 or older must not be read with min_epochs filled in as 0 (with patience, those
 # runs could not stop before half their schedule), which the version check prevents.
-PIPELINE_VERSION = 5
+PIPELINE_VERSION = 6
 LAMBDA_U = 0.1  # Sec. 4.2
 EPSILONS = (0.0, 0.5, 0.9)  # FF1's epsilon sweep (Fig. 4a); 1.0 is "add CMKT pseudo-labels"
 ALPHAS = (0.2, 0.4, 0.8)  # FF2's alpha sweep (Fig. 4b); 1.0 is FixMatch

@@ -408,7 +408,9 @@ def claims_section(rows: list[dict[str, Any]], power: dict[str, Any]) -> list[st
         "## Claims",
         "",
         "Each qualitative claim of the paper as a paired comparison: the mean over seeds of "
-        "`metric(a) - metric(b)` on the same test clips, with a 95% interval from "
+        "`metric(a) - metric(b)` on the same test clips, over every seed both rows ran (the "
+        "run's seeds, or more where both train more: `--headroom-seeds`, `--power-seeds`), "
+        "with a 95% interval from "
         "`scipy.stats.bootstrap` resampling seeds and test clips. **supported**: the interval "
         "lies above 0; **contradicted**: below 0; **undecided**: it spans 0; **not testable**: "
         "a run is missing, fewer than 5 seeds of both methods (a bootstrap over fewer seeds "
@@ -419,15 +421,15 @@ def claims_section(rows: list[dict[str, Any]], power: dict[str, Any]) -> list[st
         "No correction for testing many claims is made: with 19 claims, one interval in 20 "
         "missing its true difference is expected by chance.",
         "",
-        "| dataset | claim | metric | a - b (pp) [95% CI] | MDE (pp) | verdict |",
-        "| --- | --- | --- | --- | ---: | --- |",
+        "| dataset | claim | metric | a - b (pp) [95% CI] | MDE (pp) | seeds | verdict |",
+        "| --- | --- | --- | --- | ---: | ---: | --- |",
     ]
     for r in rows:
         mde = f"{r['mde']:.2f}" if r["mde"] is not None else "-"
         verdict = r["verdict"] + (f" ({r['why']})" if "why" in r else "")
         lines.append(f"| {r['dataset']} | {r['claim']}: {METHODS[r['a']].label} > "
                      f"{METHODS[r['b']].label} | {r['metric']} | {_interval(r)} | {mde} | "
-                     f"**{verdict}** |")  # fmt: skip
+                     f"{len(r['seeds'])} | **{verdict}** |")  # fmt: skip
     lines += ["", "Minimum detectable paired effect of this run (F1 claims; median and largest):",
               ""]  # fmt: skip
     for d, pw in power.items():
@@ -453,6 +455,12 @@ def _headroom_seeds(headroom: dict[str, Any], config: dict[str, Any]) -> list[in
     return seeds if len(seeds) > len(config["seeds"]) else []
 
 
+def _power_claims(rows: list[dict[str, Any]], config: dict[str, Any]) -> list[str]:
+    """The datasets with a claim paired over more seeds than the run's (``--power-seeds``)."""
+    n = len(config["seeds"])
+    return list(dict.fromkeys(r["dataset"] for r in rows if len(r["seeds"]) > n))
+
+
 def _only_seeds(runs: dict[str, Any], seeds: list[int]) -> dict[str, Any]:
     keep = set(seeds)
     return {
@@ -469,16 +477,16 @@ def write_report(
     seconds: float,
     labels: dict[str, list[int]],
 ) -> None:
-    # the headroom rows may have more seeds (--headroom-seeds): the headroom reads them all,
-    # every table, figure and claim the run's --seeds
+    # the headroom rows and claims.POWER_ROWS may have more seeds (--headroom-seeds,
+    # --power-seeds): the headroom and the claims pair every seed both rows ran, every table
+    # and figure reads the run's --seeds
     runs_all, runs = runs, _only_seeds(runs, config["seeds"])
     summary = collect(runs)
     telemetry = telemetry_summary(runs)
     claim_rows, headroom, power = evaluate_all(
-        runs,
+        runs_all,
         {d: np.asarray(labels[d], dtype=np.int64) for d in runs},
         {d: len(classes_of(d)) for d in runs},
-        headroom_runs=runs_all,
     )
     data = config.get("data", "synthetic")
     synthetic = data == "synthetic"
@@ -549,6 +557,11 @@ def write_report(
         + (
             f" (the headroom rows: {_seed_range(extra)})"
             if (extra := _headroom_seeds(headroom, config))
+            else ""
+        )
+        + (
+            f" (more in claims of {', '.join(more)}: see their seeds column)"
+            if (more := _power_claims(claim_rows, config))
             else ""
         )
         + f", device `{config['device']}`, "

@@ -49,10 +49,10 @@ SCALE_DOWN = {
     "paper": "none: the paper's sizes (EmoVoxCeleb capped at 50,000 clips), the paper's encoder (512 x 8 heads x 8 blocks), 555 x 512 STFT features.",
     "quick": (
         "labelled sets of 340 / 400 / 1,000 clips (CH-SIMS-like train / validation / test) and "
-        "about 320 / 80 / 1,000 (IEMOCAP-like: sessions 1-4 / session 5 / 4 held-out speakers), "
+        "about 320 / 80 / 4,000 (IEMOCAP-like: sessions 1-4 / session 5 / 4 held-out speakers), "
         "3,400 and 4,000 unlabelled clips (before the IEMOCAP-like face filter), clips of 1.0-2.6 s, "
         "2,400 face images; STFT log magnitudes (555 x 512) cut to the lowest 64 bins (0-2 kHz) and "
-        "average-pooled over 20 frames (28 x 64); encoder 32 wide x 4 heads x 2 blocks; one MobileNetV2 (width 0.35) face model on 32 x 32 faces, trained for 12 epochs "
+        "average-pooled over 20 frames (27 x 64, the last 15 frames dropped); encoder 32 wide x 4 heads x 2 blocks; one MobileNetV2 (width 0.35) face model on 32 x 32 faces, trained for 12 epochs "
         "and shared by both datasets. Everything else (recipe, methods, fusion rules) is the paper's."
     ),
     "tiny": "a smoke-test size: a few dozen clips, 2 epochs. Its numbers mean nothing.",
@@ -62,6 +62,9 @@ SCALE_DOWN = {
 HEADROOM_SEEDS = 10
 """Default seeds of the headroom rows: with 5, a headroom of 2-3 F1 points (what the corpus
 shows) has an interval about as wide as itself on either side (issue #12, item 1)."""
+
+POWER_SEEDS = 10
+"""Default seeds of the rows of :data:`benchmarks.claims.POWER_ROWS` (issue #12, item 4)."""
 
 
 def schedule_text(recipe: pipeline.Recipe) -> str:
@@ -149,6 +152,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "run): --seeds and the integers after the largest of them, N in all. The headroom's "
         "interval is taken over all N; every table, figure and claim uses --seeds only. "
         f"Default: {HEADROOM_SEEDS} on the quick and paper profiles, none added on tiny",
+    )
+    parser.add_argument(
+        "--power-seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seeds of the rows whose claims need more than --seeds for power (DCMKT and "
+        "fine-tuned DCMKT on the IEMOCAP-like set: claims.POWER_ROWS): --seeds and the "
+        "integers after the largest of them, N in all. A claim pairs every seed both of its "
+        "rows ran; the tables and figures use --seeds only. "
+        f"Default: {POWER_SEEDS} on the quick and paper profiles, none added on tiny",
     )
     parser.add_argument(
         "--epochs",
@@ -311,6 +325,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             )
     if args.headroom_seeds is not None and args.headroom_seeds < 0:
         parser.error(f"--headroom-seeds must be >= 0, got {args.headroom_seeds}")
+    if args.power_seeds is not None and args.power_seeds < 0:
+        parser.error(f"--power-seeds must be >= 0, got {args.power_seeds}")
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
     recipe_of_profile = pipeline.RECIPES[args.profile]
@@ -653,8 +669,9 @@ def _synthesis_init(knobs: dict[str, corpus_mod.Knobs], clips: Any) -> None:
     _WORKER.update(clips=clips)
 
 
-def _synthesise(dataset: str, args: argparse.Namespace) -> None:
-    """A worker process: synthesise one dataset's corpus into the cache, counting clips."""
+def _synthesise(dataset: str, chunk: int | None, args: argparse.Namespace) -> None:
+    """A worker process: synthesise one dataset's corpus (``chunk`` None) or one chunk of its
+    extra test clips into the cache, counting clips."""
 
     def bar(desc: str, total: int) -> Callable[[int], None]:
         del desc, total
@@ -665,36 +682,63 @@ def _synthesise(dataset: str, args: argparse.Namespace) -> None:
 
         return update
 
-    corpus_mod.generate(dataset, args.profile, args.corpus_seed, args.out / "cache", bar)
+    cache = args.out / "cache"
+    if chunk is None:
+        corpus_mod.generate_main(dataset, args.profile, args.corpus_seed, cache, bar)
+    else:
+        corpus_mod.generate_test_chunk(dataset, args.profile, args.corpus_seed, chunk, cache, bar)
+
+
+def synthesis_units(datasets: list[str], args: argparse.Namespace) -> list[tuple[str, int | None]]:
+    """What is left to synthesise, largest first: ``(dataset, None)`` for a dataset's corpus,
+    ``(dataset, chunk)`` for a chunk of its extra test clips (``corpus.Sizes.extra_test``)."""
+    cache, seed = args.out / "cache", args.corpus_seed
+    main: list[tuple[str, int | None]] = [
+        (d, None)
+        for d in sorted(datasets, key=lambda d: -corpus_mod.clips_of(d, args.profile))
+        if not corpus_mod.cache_path(d, args.profile, seed, cache).exists()
+    ]
+    chunks: list[tuple[str, int | None]] = [
+        (d, i)
+        for d in datasets
+        for i in range(len(corpus_mod.test_chunks(d, args.profile)))
+        if not corpus_mod.chunk_path(d, args.profile, seed, i, cache).exists()
+    ]
+    return main + chunks
+
+
+def _unit_clips(unit: tuple[str, int | None], profile: str) -> int:
+    dataset, chunk = unit
+    if chunk is None:
+        return corpus_mod.clips_of(dataset, profile)
+    return corpus_mod.test_chunks(dataset, profile)[chunk]
 
 
 def synthesise_in_parallel(datasets: list[str], args: argparse.Namespace) -> None:
-    """Synthesise the datasets' corpora side by side, one process each (the CPU's cores).
+    """Synthesise the datasets' corpora and chunks of extra test clips side by side, in
+    ``args.jobs`` processes (the CPU's cores), the largest first.
 
     Only the cache is written here; :func:`prepare` then reads it. One bar counts the clips
-    (synthesis and features) of both.
+    (synthesis and features) of all of them.
     """
-    todo = [
-        d
-        for d in datasets
-        if not corpus_mod.cache_path(d, args.profile, args.corpus_seed, args.out / "cache").exists()
-    ]
+    todo = synthesis_units(datasets, args)
     if len(todo) < 2:
         return
     ctx_mp = multiprocessing.get_context("spawn")
     clips = ctx_mp.Value("q", 0)
-    total = 2 * sum(corpus_mod.clips_of(d, args.profile) for d in todo)  # synthesis + features
+    total = 2 * sum(_unit_clips(u, args.profile) for u in todo)  # synthesis + features
+    names = " and ".join(dict.fromkeys(d for d, _ in todo))
     with (
         ProcessPoolExecutor(
-            max_workers=len(todo),
+            max_workers=min(args.jobs, len(todo)),
             mp_context=ctx_mp,
             initializer=_synthesis_init,
             initargs=(dict(corpus_mod.KNOB_VALUES), clips),
         ) as pool,
-        tqdm(total=total, desc=f"synthesising {' and '.join(todo)} side by side", unit="clip",
+        tqdm(total=total, desc=f"synthesising {names}, {args.jobs} at once", unit="clip",
              dynamic_ncols=True, disable=_quiet) as bar,
     ):  # fmt: skip
-        running = [pool.submit(_synthesise, d, args) for d in todo]
+        running = [pool.submit(_synthesise, d, chunk, args) for d, chunk in todo]
         try:
             while not all(f.done() for f in running):
                 wait(running, timeout=0.5)
@@ -816,6 +860,12 @@ def _headroom_n(args: argparse.Namespace) -> int:
     return 0 if args.profile == "tiny" else HEADROOM_SEEDS
 
 
+def _power_n(args: argparse.Namespace) -> int:
+    if args.power_seeds is not None:
+        return args.power_seeds
+    return 0 if args.profile == "tiny" else POWER_SEEDS
+
+
 def _main(
     args: argparse.Namespace,
     ctx: distributed.Dist,
@@ -844,6 +894,8 @@ def _main(
         "headroom_seeds": args.seeds
         if args.real is not None
         else headroom_seeds(args.seeds, _headroom_n(args)),
+        # the seeds of claims.POWER_ROWS
+        "power_seeds": headroom_seeds(args.seeds, _power_n(args)),
         "device": str(device),
         "ranks": ctx.world,
         "global_batch": pipeline.BATCH * (ctx.world if args.per_rank_batch else 1),
@@ -896,6 +948,9 @@ def _main(
             seeds_of = {m: args.seeds for m in wanted}
             if set(claims.HEADROOM) <= set(wanted):
                 seeds_of.update(dict.fromkeys(claims.HEADROOM, config["headroom_seeds"]))
+            for m in claims.POWER_ROWS.get(dataset, ()):
+                if m in seeds_of:
+                    seeds_of[m] = config["power_seeds"]
             jobs = [(m, s) for m in wanted for s in seeds_of[m]]
             runs[dataset] = {}
             for name, seed in jobs:  # finished runs are read, not retrained

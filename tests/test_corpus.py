@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -204,3 +205,84 @@ def test_learning_curve_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]):
         learning_curve.main(["--dataset", "chsims", "--sizes", "0"])
     assert exit_info.value.code == 2
     assert "--sizes: expected positive clip counts, got [0]" in capsys.readouterr().err
+
+
+def _old_features(
+    clips: list[np.ndarray], sizes: corpus_mod.Sizes
+) -> tuple[np.ndarray, np.ndarray]:
+    """The features as computed before the bins were cut first: every bin fixed, then cut."""
+    import torch
+
+    from sertoolkit.features import SpectrogramFeatures, fix_length
+
+    n = torch.tensor([len(c) for c in clips])
+    wav = torch.zeros(len(clips), int(n.max()))
+    for j, c in enumerate(clips):
+        wav[j, : len(c)] = torch.as_tensor(c)
+    feats, frames = SpectrogramFeatures(log=True, normalize=False)(wav, n)
+    feats, frames = fix_length(feats, 555, lengths=frames)
+    feats, frames = corpus_mod.scale_down(feats, frames, sizes)
+    return feats.to(torch.float16).numpy(), frames.numpy()
+
+
+def test_features_cut_their_bins_first_without_changing_a_value():
+    rng = np.random.default_rng(3)
+    speaker = make_speaker(0, False, rng)
+    # lengths around the 555-frame cut: shorter, longer, and one of each in a batch
+    clips = [synthesize("angry", speaker, d, rng) for d in (0.4, 5.7, 1.3)]
+    sizes = corpus_mod.PROFILES["quick"]
+    x, lengths = corpus_mod._features(clips, sizes, lambda n: None)
+    x_old, lengths_old = _old_features(clips, sizes)
+    np.testing.assert_array_equal(x.numpy(), x_old)
+    np.testing.assert_array_equal(lengths.numpy(), lengths_old)
+    assert x.shape == (3, 555 // sizes.time_pool, sizes.bins)  # the last partial window dropped
+
+
+def _quiet(desc: str, total: int) -> Callable[[int], None]:
+    del desc, total
+    return lambda n: None
+
+
+@pytest.mark.parametrize(("dataset", "held_out"), [("chsims", 0), ("iemocap", 0), ("iemocap", 2)])
+def test_extra_test_clips_extend_the_test_split_and_change_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dataset: str, held_out: int
+):
+    tiny = replace(corpus_mod.PROFILES["tiny"], iemocap_test=6 * held_out,
+                   iemocap_test_speakers=held_out)  # fmt: skip
+    monkeypatch.setattr(corpus_mod, "PROFILES", {**corpus_mod.PROFILES, "tiny": tiny})
+    plain = corpus_mod.generate(dataset, "tiny", 0, tmp_path / "plain", _quiet)
+    monkeypatch.setattr(corpus_mod, "TEST_CHUNK", 4)
+    more = replace(tiny, extra_test=(7, 5))
+    monkeypatch.setitem(corpus_mod.PROFILES, "tiny", more)
+    extra = 7 if dataset == "chsims" else 5
+    assert corpus_mod.test_chunks(dataset, "tiny") == [4, extra - 4]
+    # the corpus without them keeps its cache key: a cached corpus is reused, not redrawn
+    main = corpus_mod.cache_path(dataset, "tiny", 0, tmp_path / "plain")
+    assert main.exists()
+    arrays = corpus_mod.generate(dataset, "tiny", 0, tmp_path / "plain", _quiet)
+    for chunk in range(2):
+        assert corpus_mod.chunk_path(dataset, "tiny", 0, chunk, tmp_path / "plain").exists()
+    fresh = corpus_mod.generate(dataset, "tiny", 0, tmp_path / "fresh", _quiet)
+    n_l = len(plain["y_l"])
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(value, fresh[key], err_msg=key)  # cached = drawn anew
+        if key.endswith("_l") or key == "split":
+            assert len(value) == n_l + extra, key
+            np.testing.assert_array_equal(value[:n_l], plain[key], err_msg=key)
+        else:
+            np.testing.assert_array_equal(value, plain[key], err_msg=key)
+    assert (arrays["split"][n_l:] == 2).all()
+    classes = 3 if dataset == "chsims" else 4
+    assert set(arrays["y_l"][n_l:].tolist()) <= set(range(classes))
+    assert (arrays["len_l"][n_l:] > 0).all()
+    speakers = arrays["speaker_l"][n_l:]
+    if dataset == "chsims":  # any of the 4 labelled speakers of the tiny corpus
+        assert set(speakers.tolist()) <= set(range(4))
+    elif held_out:  # the held-out test speakers
+        assert set(speakers.tolist()) <= {10, 11}
+        assert set(plain["speaker_l"][plain["split"] == 2].tolist()) <= {10, 11}
+    else:  # Ses05M
+        assert set(speakers.tolist()) == {9}
+    # two chunks draw different clips
+    first, second = arrays["x_l"][n_l : n_l + 1], arrays["x_l"][n_l + 4 : n_l + 5]
+    assert not np.array_equal(first, second)

@@ -144,6 +144,7 @@ def test_help_explains_every_option():
         "--workers",
         "--corpus-seed",
         "--headroom-seeds",
+        "--power-seeds",
         "--epochs",
         "--patience",
         "--min-epochs",
@@ -351,6 +352,7 @@ def test_a_warm_start_trains_the_supervised_run_first_and_continues_it(tmp_path:
     ("argv", "message"),
     [
         (["--headroom-seeds", "-1"], "--headroom-seeds must be >= 0, got -1"),
+        (["--power-seeds", "-2"], "--power-seeds must be >= 0, got -2"),
         (["--seeds", "0", "1", "0"], "--seeds must not repeat a seed, got [0, 1, 0]"),
     ],
 )
@@ -370,6 +372,11 @@ def test_headroom_seeds_default_to_ten_except_on_tiny(tmp_path: Path, profile: s
     args = reproduce_paper.parse_args(["--profile", profile, "--headroom-seeds", "7",
                                        "--out", str(tmp_path)])  # fmt: skip
     assert reproduce_paper._headroom_n(args) == 7
+    args = reproduce_paper.parse_args(["--profile", profile, "--out", str(tmp_path)])
+    assert reproduce_paper._power_n(args) == n
+    args = reproduce_paper.parse_args(["--profile", profile, "--power-seeds", "6",
+                                       "--out", str(tmp_path)])  # fmt: skip
+    assert reproduce_paper._power_n(args) == 6
 
 
 def test_headroom_seeds_extend_the_runs_seeds():
@@ -396,6 +403,34 @@ def test_the_headroom_rows_train_more_seeds_and_only_the_headroom_reads_them(tmp
     for claim in results["claims"]:
         assert set(claim["seeds"]) <= {0, 1, 2, 3, 4}
     assert "(the headroom rows: seeds 0-5)" in (tmp_path / "report.md").read_text()
+
+
+def test_the_power_rows_train_more_seeds_and_their_claims_pair_them_all(tmp_path: Path):
+    from benchmarks import claims
+
+    assert claims.POWER_ROWS == {"iemocap": ("dcmkt", "dcmkt_finetune")}
+    proc = run("--profile", "tiny", "--dataset", "iemocap", "--seeds", "0", "1", "2", "3", "4",
+               "--headroom-seeds", "6", "--power-seeds", "6", "--methods", "supervised",
+               "oracle", "dcmkt", "dcmkt_finetune", "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["power_seeds"] == [0, 1, 2, 3, 4, 5]
+    runs = results["runs"]["iemocap"]
+    for method in ("supervised", "oracle", "dcmkt", "dcmkt_finetune"):
+        assert sorted(runs[method]) == [str(s) for s in range(6)], method
+    for row in results["summary"]["iemocap"].values():  # the tables: the run's seeds
+        assert row["seeds"] == [0, 1, 2, 3, 4]
+    by_rows = {(c["a"], c["b"]): c for c in results["claims"]}
+    assert by_rows["supervised", "dcmkt"]["seeds"] == [0, 1, 2, 3, 4, 5]
+    assert by_rows["dcmkt_finetune", "dcmkt"]["seeds"] == [0, 1, 2, 3, 4, 5]
+    report = (tmp_path / "report.md").read_text()
+    assert "(more in claims of iemocap: see their seeds column)" in report
+    # without --power-seeds on tiny, DCMKT trains the run's seeds only
+    proc = run("--profile", "tiny", "--dataset", "iemocap", "--seeds", "0", "--methods",
+               "dcmkt", "--out", str(tmp_path / "plain"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "plain" / "results.json").read_text())
+    assert sorted(results["runs"]["iemocap"]["dcmkt"]) == ["0"]
 
 
 def test_without_the_oracle_no_headroom_seeds_are_trained_or_named(tmp_path: Path):
