@@ -210,18 +210,7 @@ def paired_test_metric(
     Returns ``mean_diff``, ``ci_low``, ``ci_high`` (95%, bootstrap over seeds and clips) and
     ``se`` (the bootstrap standard error).
     """
-    both = np.stack([pred_a, pred_b])  # (2, S, N)
-
-    def statistic(
-        seed_idx: NDArray[np.int64], clip_idx: NDArray[np.int64], axis: int = -1
-    ) -> NDArray[np.float64]:
-        del axis
-        seed_idx, clip_idx = np.atleast_2d(seed_idx), np.atleast_2d(clip_idx)  # (B, S), (B, N)
-        picked = both[:, seed_idx[:, :, None], clip_idx[:, None, :]]  # (2, B, S, N)
-        truth = labels[clip_idx][:, None, :]  # (B, 1, N)
-        values = metric_from_confusion(confusions(picked, truth, classes), metric)
-        return 100 * (values[0] - values[1]).mean(-1)
-
+    statistic = _paired_statistic(pred_a, pred_b, labels, classes, metric)
     seeds_n: int
     clips_n: int
     seeds_n, clips_n = pred_a.shape
@@ -243,6 +232,89 @@ def paired_test_metric(
         "ci_high": float(ci.high),
         "se": float(result.standard_error),
     }
+
+
+def _paired_statistic(
+    pred_a: NDArray[np.int64],
+    pred_b: NDArray[np.int64],
+    labels: NDArray[np.int64],
+    classes: int,
+    metric: str,
+) -> Callable[..., NDArray[np.float64]]:
+    """The paired difference of ``metric`` (points) over resampled seeds and clips, vectorised
+    over resamples: ``(seed_idx (B, S), clip_idx (B, N)) -> (B,)``."""
+    seeds_n, clips_n = pred_a.shape
+    cells = classes * classes
+    # each (method, seed, clip)'s confusion cell, one-hot: (2 S, N, C^2)
+    cell = labels[None, None, :] * classes + np.stack([pred_a, pred_b])
+    onehot = np.zeros((2 * seeds_n, clips_n, cells))
+    np.put_along_axis(onehot, np.reshape(cell, (2 * seeds_n, clips_n, 1)), 1.0, axis=-1)
+
+    def statistic(
+        seed_idx: NDArray[np.int64], clip_idx: NDArray[np.int64], axis: int = -1
+    ) -> NDArray[np.float64]:
+        del axis
+        seeds_2d: NDArray[np.int64] = np.atleast_2d(seed_idx)  # (B, S)
+        clips_2d: NDArray[np.int64] = np.atleast_2d(clip_idx)  # (B, N)
+        batch = clips_2d.shape[0]
+        # a resample of clips is how often it draws each clip: (B, N) counts; a confusion
+        # matrix is their weighted sum of one-hot cells (exact: integers in float64)
+        offsets = np.arange(batch, dtype=np.int64)[:, None] * clips_n
+        drawn = np.reshape(
+            np.bincount(np.ravel(offsets + clips_2d), minlength=batch * clips_n), (batch, clips_n)
+        )
+        per_seed = np.reshape(drawn.astype(np.float64) @ onehot, (2, seeds_n, batch, cells))
+        picked = per_seed[:, seeds_2d, np.arange(batch)[:, None]]  # (2, B, S', C^2)
+        cm = np.reshape(picked, (*picked.shape[:-1], classes, classes))
+        values = metric_from_confusion(cm, metric)
+        return 100 * (values[0] - values[1]).mean(-1)
+
+    return statistic
+
+
+def error_parts(
+    pred_a: NDArray[np.int64],
+    pred_b: NDArray[np.int64],
+    labels: NDArray[np.int64],
+    classes: int,
+    metric: str,
+    *,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Where a paired difference's error comes from: test clips or training seeds.
+
+    The bootstrap standard error of :func:`paired_test_metric`'s difference with one source
+    resampled and the other held fixed: ``se_clips`` resamples the test clips (every seed
+    kept), ``se_seeds`` the seeds (every clip kept). More test clips shrink the first (as one
+    over their square root), more seeds the second; :func:`paired_test_metric` resamples
+    both, so its standard error is about the root of the sum of their squares. Shapes as in
+    :func:`paired_test_metric`.
+    """
+    statistic = _paired_statistic(pred_a, pred_b, labels, classes, metric)
+    seeds_n: int
+    clips_n: int
+    seeds_n, clips_n = pred_a.shape
+    all_seeds, all_clips = np.arange(seeds_n), np.arange(clips_n)
+
+    def over_clips(clip_idx: NDArray[np.int64], axis: int = -1) -> NDArray[np.float64]:
+        del axis
+        clip_idx = np.atleast_2d(clip_idx)
+        return statistic(np.broadcast_to(all_seeds, (clip_idx.shape[0], seeds_n)), clip_idx)
+
+    def over_seeds(seed_idx: NDArray[np.int64], axis: int = -1) -> NDArray[np.float64]:
+        del axis
+        seed_idx = np.atleast_2d(seed_idx)
+        return statistic(seed_idx, np.broadcast_to(all_clips, (seed_idx.shape[0], clips_n)))
+
+    parts: dict[str, float] = {}
+    for name, data, fn in (
+        ("se_clips", all_clips, over_clips),
+        ("se_seeds", all_seeds, over_seeds),
+    ):
+        result = _bootstrap((data,), fn, vectorized=True, n_resamples=N_RESAMPLES, batch=100,
+                            method="percentile", random_state=np.random.default_rng(seed))  # fmt: skip
+        parts[name] = float(result.standard_error)
+    return parts
 
 
 def paired_test_values(

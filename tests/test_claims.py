@@ -132,3 +132,38 @@ def test_the_claim_list_covers_the_report():
     for c in claims.CLAIMS:
         assert c.a in pipeline.DATASET_METHODS[c.dataset], c
         assert c.b in pipeline.DATASET_METHODS[c.dataset], c
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+@pytest.mark.filterwarnings("ignore:A single label was found")
+@settings(max_examples=25, deadline=None)
+@given(
+    classes=st.integers(2, 4),
+    n=st.integers(1, 40),
+    seeds=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+    metric=st.sampled_from(claims.METRICS),
+)
+def test_the_bootstrap_statistic_is_the_naive_paired_difference(
+    classes: int, n: int, seeds: int, seed: int, metric: str
+):
+    # the vectorised statistic (confusions from clip counts) against scikit-learn on each
+    # resample, seed by seed
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n)
+    a, b = rng.integers(0, classes, (seeds, n)), rng.integers(0, classes, (seeds, n))
+    seed_idx, clip_idx = rng.integers(0, seeds, (3, seeds)), rng.integers(0, n, (3, n))
+    got = claims._paired_statistic(a, b, labels, classes, metric)(seed_idx, clip_idx)
+
+    def score(truth: np.ndarray, pred: np.ndarray) -> float:
+        if metric == "WA":
+            return float(accuracy_score(truth, pred))
+        if metric == "UA":
+            return float(balanced_accuracy_score(truth, pred))
+        return float(f1_score(truth, pred, average="weighted", zero_division=0))
+
+    for r in range(3):
+        truth = labels[clip_idx[r]]
+        diffs = [score(truth, a[s, clip_idx[r]]) - score(truth, b[s, clip_idx[r]])
+                 for s in seed_idx[r]]  # fmt: skip
+        assert got[r] == pytest.approx(100 * np.mean(diffs), abs=1e-9)
