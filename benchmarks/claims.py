@@ -181,20 +181,6 @@ def metric_from_confusion(cm: NDArray[np.float64], metric: str) -> NDArray[np.fl
     return (f1 * support).sum(-1) / total
 
 
-def confusions(
-    predictions: NDArray[np.int64], labels: NDArray[np.int64], classes: int
-) -> NDArray[np.float64]:
-    """Confusion matrices of ``predictions (..., N)`` against ``labels (..., N)``."""
-    lead = predictions.shape[:-1]
-    labels = np.broadcast_to(labels, predictions.shape)
-    cell = labels * classes + predictions
-    flat = np.reshape(cell, (-1, cell.shape[-1])) + (
-        np.arange(math.prod(lead), dtype=np.int64)[:, None] * classes * classes
-    )
-    counts = np.bincount(flat.ravel(), minlength=math.prod(lead) * classes * classes)
-    return np.reshape(counts, (*lead, classes, classes)).astype(np.float64)
-
-
 def paired_test_metric(
     pred_a: NDArray[np.int64],
     pred_b: NDArray[np.int64],

