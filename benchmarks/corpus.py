@@ -44,8 +44,9 @@ KNOBS: dict[str, str] = {
     "CH-SIMS sizes (paper profile)": "2,281 clips, official split 1,368 / 456 / 457 (Table 1; Yu et al. 2020)",
     "iQIYI-VID-like unlabelled size (paper profile)": "14,502 clips (Sec. 4.1)",
     "IEMOCAP sizes (paper profile)": "5,531 utterances: 1,708 neutral, 1,636 happy, 1,103 angry, 1,084 sad (Sec. 4.1)",
-    "IEMOCAP speakers": "10 (5 sessions x F/M); 8 train (sessions 1-4), Ses05F validation, Ses05M test (Sec. 4.1) in the paper profile; the quick profile tests on 4,000 clips of 4 held-out speakers and validates on session 5 (one 38-clip speaker could not detect the paper's effects, issue #12)",
+    "IEMOCAP speakers": "10 (5 sessions x F/M); 8 train (sessions 1-4), Ses05F validation, Ses05M test (Sec. 4.1) in the paper profile; the quick profile tests on 4,000 clips of 4 held-out speakers and validates on session 5 (about 400 clips; one 38-clip speaker could not detect the paper's effects, issue #12)",
     "test splits (quick profile)": "1,000 clips CH-SIMS-like, 4,000 IEMOCAP-like (the paper's are 457 and about 1,000): evaluation is one forward pass, and the paired differences' test-set noise shrinks with it (issue #12). The IEMOCAP-like set's last 3,000 (Sizes.extra_test, pipeline version 6) come from random streams of their own, so every other clip is what it was with 1,000: its claims against DCMKT were mostly test-clip noise at 1,000 (bootstrap standard error 1.89-2.02 points from clips alone, 1.25-1.41 from 5 seeds alone)",
+    "validation splits (quick profile)": "400 clips CH-SIMS-like, about 400 IEMOCAP-like (session 5; the paper validates on 456 CH-SIMS clips and on Ses05F): the IEMOCAP-like split had about 80 until pipeline version 7, which adds 320 (Sizes.extra_val) from random streams of their own, so every other clip is what it was. With 80 clips (20 per class) each run's best epoch was picked by noise: DCMKT's validation UA sat at 0.25 with single-epoch spikes, and its test F1 spread from 14.5 to 31.2 over seeds (issue #12, item 4; docs/pages/reproducing.md)",
     "EmoVoxCeleb-like unlabelled size (paper profile)": "50,000 clips, capped (the real set has over 1 million, Table 1)",
     "CH-SIMS clip length": "mean 3.67 s (Sec. 4.1): U(1.5, 5.8) s in the paper profile",
     "CH-SIMS 3-class prior": "0.40 / 0.25 / 0.35 negative / neutral / positive, assumed (the paper gives no counts)",
@@ -170,22 +171,31 @@ class Sizes:
     iemocap_test: int = 0
     iemocap_test_speakers: int = 0
     # test clips added to each dataset's test split (CH-SIMS-like, IEMOCAP-like) from
-    # separate random streams, in chunks of TEST_CHUNK (:func:`generate_test_chunk`): every
+    # separate random streams, in chunks of TEST_CHUNK (:func:`generate_chunk`): every
     # other clip of the corpus, and so every run's training, stays what it is without them
     extra_test: tuple[int, int] = (0, 0)
+    # validation clips added the same way to each dataset's validation split
+    extra_val: tuple[int, int] = (0, 0)
 
 
 TEST_CHUNK = 500
-"""Extra test clips (:attr:`Sizes.extra_test`) are synthesised and cached in chunks of this
-many, each from its own random stream, so that the chunks can be synthesised side by side."""
+"""Extra clips (:attr:`Sizes.extra_test`, :attr:`Sizes.extra_val`) are synthesised and cached
+in chunks of at most this many, each from its own random stream, so that the chunks can be
+synthesised side by side."""
 
+SPLIT_NAMES = {1: "val", 2: "test"}
+"""The labelled splits that take extra clips (:func:`extra_chunks`), by split number."""
+
+# fmt: off
 PROFILES: dict[str, Sizes] = {
     "paper": Sizes((1368, 456, 457), 14502, 5531, 50000, 15339, (1.5, 5.8), 48, 1, 512),
     "quick": Sizes(
-        (340, 400, 1000), 3400, 400, 4000, 2400, (1.0, 2.6), 32, 20, 64, 1000, 4, (0, 3000)
+        (340, 400, 1000), 3400, 400, 4000, 2400, (1.0, 2.6), 32, 20, 64, 1000, 4,
+        extra_test=(0, 3000), extra_val=(0, 320),
     ),
     "tiny": Sizes((24, 12, 12), 40, 40, 40, 120, (0.5, 0.9), 32, 10, 64),
 }
+# fmt: on
 
 
 @dataclass
@@ -346,34 +356,50 @@ def cache_path(dataset: str, profile: str, seed: int, cache_dir: Path) -> Path:
 
 
 def _main_key(dataset: str, sizes: Sizes, seed: int) -> str:
-    """The cache key of a dataset's corpus without its extra test clips (which are not in it:
+    """The cache key of a dataset's corpus without its extra clips (which are not in it:
     adding them leaves the key, and the cached corpus, as they were)."""
-    main = {k: v for k, v in asdict(sizes).items() if k != "extra_test"}
+    main = {k: v for k, v in asdict(sizes).items() if k not in ("extra_test", "extra_val")}
     knobs = asdict(KNOB_VALUES[dataset])
     return _fingerprint({"dataset": dataset, "sizes": main, "seed": seed, "v": 2, **knobs})
 
 
-def _extra_test(dataset: str, sizes: Sizes) -> int:
-    return sizes.extra_test[0 if dataset == "chsims" else 1]
+def _split_number(split: int) -> int:
+    if split not in SPLIT_NAMES:
+        raise ValueError(
+            f"split must be one of {sorted(SPLIT_NAMES)} (validation, test), got {split}"
+        )
+    return split
 
 
-def test_chunks(dataset: str, profile: str) -> list[int]:
-    """The sizes of a dataset's chunks of extra test clips (:attr:`Sizes.extra_test`)."""
-    extra = _extra_test(dataset, PROFILES[profile])
+def extra_chunks(dataset: str, profile: str, split: int = 2) -> list[int]:
+    """The sizes of a dataset's chunks of extra clips of ``split`` (1: validation,
+    :attr:`Sizes.extra_val`; 2: test, :attr:`Sizes.extra_test`)."""
+    sizes = PROFILES[profile]
+    extra = (sizes.extra_val if _split_number(split) == 1 else sizes.extra_test)[
+        0 if dataset == "chsims" else 1
+    ]
     return [min(TEST_CHUNK, extra - start) for start in range(0, extra, TEST_CHUNK)]
 
 
-def chunk_path(dataset: str, profile: str, seed: int, chunk: int, cache_dir: Path) -> Path:
-    """Where :func:`generate_test_chunk` caches chunk ``chunk`` of the extra test clips."""
+def chunk_path(
+    dataset: str, profile: str, seed: int, chunk: int, cache_dir: Path, split: int = 2
+) -> Path:
+    """Where :func:`generate_chunk` caches chunk ``chunk`` of the extra clips of ``split``."""
     sizes = PROFILES[profile]
-    size = test_chunks(dataset, profile)[chunk]
-    key = _fingerprint({"main": _main_key(dataset, sizes, seed), "chunk": chunk, "size": size})
-    return cache_dir / f"{dataset}-{profile}-{key}-test{chunk}.npz"
+    size = extra_chunks(dataset, profile, split)[chunk]
+    spec: dict[str, object] = {
+        "main": _main_key(dataset, sizes, seed),
+        "chunk": chunk,
+        "size": size,
+    }
+    if split != 2:  # the test chunks' keys predate the validation chunks
+        spec["split"] = split
+    return cache_dir / f"{dataset}-{profile}-{_fingerprint(spec)}-{SPLIT_NAMES[split]}{chunk}.npz"
 
 
 def clips_of(dataset: str, profile: str) -> int:
     """How many clips :func:`generate` synthesises for a dataset (labelled and unlabelled),
-    without the extra test clips (:func:`test_chunks`)."""
+    without the extra clips (:func:`extra_chunks`)."""
     sizes = PROFILES[profile]
     if dataset == "chsims":
         return sum(sizes.chsims_split) + sizes.chsims_unlabelled
@@ -399,38 +425,44 @@ IEMOCAP_COUNTS = np.array([1708, 1636, 1103, 1084], dtype=np.float64)
 """IEMOCAP's class counts, the IEMOCAP-like labelled clips' prior (:data:`KNOBS`)."""
 
 
-def generate_test_chunk(
+def generate_chunk(
     dataset: str,
     profile: str,
     seed: int,
     chunk: int,
     cache_dir: Path,
     bar: Callable[[str, int], Callable[[int], None]],
+    split: int = 2,
 ) -> dict[str, np.ndarray]:
-    """Generate (or load from cache) chunk ``chunk`` of a dataset's extra test clips.
+    """Generate (or load from cache) chunk ``chunk`` of a dataset's extra clips of ``split``
+    (1: validation, 2: test).
 
-    Drawn like the test clips of :func:`generate` (the labelled domain's class prior and
-    channel; the IEMOCAP-like held-out speakers, or Ses05M without them; any labelled
-    CH-SIMS-like speaker) from the stream ``[seed, dataset, 2, chunk]``, which no other clip
-    reads. Returns ``x``, ``lengths``, ``y`` and ``speaker``.
+    Drawn like that split's clips of :func:`generate` (the labelled domain's class prior and
+    channel; test: the IEMOCAP-like held-out speakers, or Ses05M without them; validation:
+    session 5, or Ses05F without held-out speakers; either: any labelled CH-SIMS-like
+    speaker) from the stream ``[seed, dataset, split, chunk]``, which no other clip reads.
+    Returns ``x``, ``lengths``, ``y`` and ``speaker``.
     """
     sizes = PROFILES[profile]
-    path = chunk_path(dataset, profile, seed, chunk, cache_dir)
+    path = chunk_path(dataset, profile, seed, chunk, cache_dir, split)
     if path.exists():
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
-    n = test_chunks(dataset, profile)[chunk]
+    n = extra_chunks(dataset, profile, split)[chunk]
     speakers = _labelled_speakers(dataset, sizes, _main_stream(dataset, seed))
-    rng = np.random.default_rng([seed, 0 if dataset == "chsims" else 1, 2, chunk])
+    rng = np.random.default_rng([seed, 0 if dataset == "chsims" else 1, split, chunk])
+    held_out = sizes.iemocap_test_speakers
     if dataset == "chsims":
         prior, pool = CHSIMS_PRIOR, np.arange(len(speakers))
     else:
         prior = IEMOCAP_COUNTS / IEMOCAP_COUNTS.sum()
-        held_out = sizes.iemocap_test_speakers
-        pool = np.arange(10, 10 + held_out) if held_out else np.array([9])
+        if split == 1:
+            pool = np.array([8, 9]) if held_out else np.array([8])
+        else:
+            pool = np.arange(10, 10 + held_out) if held_out else np.array([9])
     y = rng.choice(len(prior), n, p=prior)
     speaker_of = rng.choice(pool, n)
-    step = bar(f"{dataset}: synthesising test chunk {chunk}", 2 * n)
+    step = bar(f"{dataset}: synthesising {SPLIT_NAMES[split]} chunk {chunk}", 2 * n)
     wav, _ = _waveforms(y, speakers, speaker_of, dataset, sizes, rng, wild=False, progress=step)
     x, lengths = _features(wav, sizes, step)
     arrays: dict[str, npt.NDArray[Any]] = {
@@ -447,10 +479,10 @@ def _save(path: Path, arrays: dict[str, npt.NDArray[Any]]) -> None:
     tmp.replace(path)
 
 
-def with_test_chunks(
-    arrays: dict[str, np.ndarray], chunks: list[dict[str, np.ndarray]]
+def with_chunks(
+    arrays: dict[str, np.ndarray], chunks: list[dict[str, np.ndarray]], split: int = 2
 ) -> dict[str, np.ndarray]:
-    """A corpus' arrays with extra test clips appended to its labelled clips (split 2)."""
+    """A corpus' arrays with extra clips of ``split`` appended to its labelled clips."""
     if not chunks:
         return arrays
     out = dict(arrays)
@@ -459,7 +491,9 @@ def with_test_chunks(
     out["y_l"] = np.concatenate([arrays["y_l"], *(c["y"] for c in chunks)])
     out["speaker_l"] = np.concatenate([arrays["speaker_l"], *(c["speaker"] for c in chunks)])
     added = sum(len(c["y"]) for c in chunks)
-    out["split"] = np.concatenate([arrays["split"], np.full(added, 2, dtype=arrays["split"].dtype)])
+    out["split"] = np.concatenate(
+        [arrays["split"], np.full(added, _split_number(split), dtype=arrays["split"].dtype)]
+    )
     return out
 
 
@@ -472,14 +506,18 @@ def generate(
 ) -> dict[str, np.ndarray]:
     """Generate (or load from cache) one dataset's raw arrays: features, labels, faces.
 
-    The profile's extra test clips (:attr:`Sizes.extra_test`, :func:`generate_test_chunk`)
-    follow the other labelled clips, with split 2 (test).
+    The profile's extra clips (:attr:`Sizes.extra_test`, :attr:`Sizes.extra_val`,
+    :func:`generate_chunk`) follow the other labelled clips: the test clips first (split 2),
+    then the validation clips (split 1).
     """
-    chunks = [
-        generate_test_chunk(dataset, profile, seed, i, cache_dir, bar)
-        for i in range(len(test_chunks(dataset, profile)))
-    ]
-    return with_test_chunks(generate_main(dataset, profile, seed, cache_dir, bar), chunks)
+    arrays = generate_main(dataset, profile, seed, cache_dir, bar)
+    for split in (2, 1):
+        chunks = [
+            generate_chunk(dataset, profile, seed, i, cache_dir, bar, split)
+            for i in range(len(extra_chunks(dataset, profile, split)))
+        ]
+        arrays = with_chunks(arrays, chunks, split)
+    return arrays
 
 
 def generate_main(

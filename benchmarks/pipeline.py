@@ -78,7 +78,9 @@ from sertoolkit.taxonomy import (
 # profile stops on a validation plateau (Recipe.patience, Recipe.min_epochs); a folder of
 # version 4 or older must not be read with min_epochs filled in as 0 (with patience, those
 # runs could not stop before half their schedule), which the version check prevents.
-PIPELINE_VERSION = 6
+# 6: 3,000 more IEMOCAP-like test clips (corpus.Sizes.extra_test). 7: 320 more IEMOCAP-like
+# validation clips (corpus.Sizes.extra_val), which select each run's model and stop it.
+PIPELINE_VERSION = 7
 LAMBDA_U = 0.1  # Sec. 4.2
 EPSILONS = (0.0, 0.5, 0.9)  # FF1's epsilon sweep (Fig. 4a); 1.0 is "add CMKT pseudo-labels"
 ALPHAS = (0.2, 0.4, 0.8)  # FF2's alpha sweep (Fig. 4b); 1.0 is FixMatch

@@ -669,9 +669,13 @@ def _synthesis_init(knobs: dict[str, corpus_mod.Knobs], clips: Any) -> None:
     _WORKER.update(clips=clips)
 
 
-def _synthesise(dataset: str, chunk: int | None, args: argparse.Namespace) -> None:
-    """A worker process: synthesise one dataset's corpus (``chunk`` None) or one chunk of its
-    extra test clips into the cache, counting clips."""
+Unit = tuple[str, int | None, int]
+"""A piece of synthesis work: ``(dataset, None, 0)``, a dataset's corpus, or ``(dataset,
+chunk, split)``, a chunk of its extra clips of that split (1 validation, 2 test)."""
+
+
+def _synthesise(unit: Unit, args: argparse.Namespace) -> None:
+    """A worker process: synthesise one :data:`Unit` into the cache, counting clips."""
 
     def bar(desc: str, total: int) -> Callable[[int], None]:
         del desc, total
@@ -682,36 +686,40 @@ def _synthesise(dataset: str, chunk: int | None, args: argparse.Namespace) -> No
 
         return update
 
+    dataset, chunk, split = unit
     cache = args.out / "cache"
     if chunk is None:
         corpus_mod.generate_main(dataset, args.profile, args.corpus_seed, cache, bar)
     else:
-        corpus_mod.generate_test_chunk(dataset, args.profile, args.corpus_seed, chunk, cache, bar)
+        corpus_mod.generate_chunk(
+            dataset, args.profile, args.corpus_seed, chunk, cache, bar, split
+        )  # fmt: skip
 
 
-def synthesis_units(datasets: list[str], args: argparse.Namespace) -> list[tuple[str, int | None]]:
-    """What is left to synthesise, largest first: ``(dataset, None)`` for a dataset's corpus,
-    ``(dataset, chunk)`` for a chunk of its extra test clips (``corpus.Sizes.extra_test``)."""
+def synthesis_units(datasets: list[str], args: argparse.Namespace) -> list[Unit]:
+    """What is left to synthesise (:data:`Unit`), the corpora first, largest first, then the
+    chunks of extra clips (``corpus.Sizes.extra_test``, ``corpus.Sizes.extra_val``)."""
     cache, seed = args.out / "cache", args.corpus_seed
-    main: list[tuple[str, int | None]] = [
-        (d, None)
+    main: list[Unit] = [
+        (d, None, 0)
         for d in sorted(datasets, key=lambda d: -corpus_mod.clips_of(d, args.profile))
         if not corpus_mod.cache_path(d, args.profile, seed, cache).exists()
     ]
-    chunks: list[tuple[str, int | None]] = [
-        (d, i)
+    chunks: list[Unit] = [
+        (d, i, split)
         for d in datasets
-        for i in range(len(corpus_mod.test_chunks(d, args.profile)))
-        if not corpus_mod.chunk_path(d, args.profile, seed, i, cache).exists()
+        for split in (2, 1)
+        for i in range(len(corpus_mod.extra_chunks(d, args.profile, split)))
+        if not corpus_mod.chunk_path(d, args.profile, seed, i, cache, split).exists()
     ]
     return main + chunks
 
 
-def _unit_clips(unit: tuple[str, int | None], profile: str) -> int:
-    dataset, chunk = unit
+def _unit_clips(unit: Unit, profile: str) -> int:
+    dataset, chunk, split = unit
     if chunk is None:
         return corpus_mod.clips_of(dataset, profile)
-    return corpus_mod.test_chunks(dataset, profile)[chunk]
+    return corpus_mod.extra_chunks(dataset, profile, split)[chunk]
 
 
 def synthesise_in_parallel(datasets: list[str], args: argparse.Namespace) -> None:
@@ -727,7 +735,7 @@ def synthesise_in_parallel(datasets: list[str], args: argparse.Namespace) -> Non
     ctx_mp = multiprocessing.get_context("spawn")
     clips = ctx_mp.Value("q", 0)
     total = 2 * sum(_unit_clips(u, args.profile) for u in todo)  # synthesis + features
-    names = " and ".join(dict.fromkeys(d for d, _ in todo))
+    names = " and ".join(dict.fromkeys(d for d, _, _ in todo))
     with (
         ProcessPoolExecutor(
             max_workers=min(args.jobs, len(todo)),
@@ -738,7 +746,7 @@ def synthesise_in_parallel(datasets: list[str], args: argparse.Namespace) -> Non
         tqdm(total=total, desc=f"synthesising {names}, {args.jobs} at once", unit="clip",
              dynamic_ncols=True, disable=_quiet) as bar,
     ):  # fmt: skip
-        running = [pool.submit(_synthesise, d, chunk, args) for d, chunk in todo]
+        running = [pool.submit(_synthesise, unit, args) for unit in todo]
         try:
             while not all(f.done() for f in running):
                 wait(running, timeout=0.5)

@@ -244,7 +244,7 @@ def _quiet(desc: str, total: int) -> Callable[[int], None]:
 
 
 @pytest.mark.parametrize(("dataset", "held_out"), [("chsims", 0), ("iemocap", 0), ("iemocap", 2)])
-def test_extra_test_clips_extend_the_test_split_and_change_nothing_else(
+def test_extra_clips_extend_the_test_and_validation_splits_and_change_nothing_else(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dataset: str, held_out: int
 ):
     tiny = replace(corpus_mod.PROFILES["tiny"], iemocap_test=6 * held_out,
@@ -252,37 +252,53 @@ def test_extra_test_clips_extend_the_test_split_and_change_nothing_else(
     monkeypatch.setattr(corpus_mod, "PROFILES", {**corpus_mod.PROFILES, "tiny": tiny})
     plain = corpus_mod.generate(dataset, "tiny", 0, tmp_path / "plain", _quiet)
     monkeypatch.setattr(corpus_mod, "TEST_CHUNK", 4)
-    more = replace(tiny, extra_test=(7, 5))
+    more = replace(tiny, extra_test=(7, 5), extra_val=(3, 6))
     monkeypatch.setitem(corpus_mod.PROFILES, "tiny", more)
-    extra = 7 if dataset == "chsims" else 5
-    assert corpus_mod.test_chunks(dataset, "tiny") == [4, extra - 4]
+    extra_test = 7 if dataset == "chsims" else 5
+    extra_val = 3 if dataset == "chsims" else 6
+    assert corpus_mod.extra_chunks(dataset, "tiny") == [4, extra_test - 4]
+    assert corpus_mod.extra_chunks(dataset, "tiny", 2) == [4, extra_test - 4]
+    assert corpus_mod.extra_chunks(dataset, "tiny", 1) == ([3] if dataset == "chsims" else [4, 2])
+    with pytest.raises(ValueError, match="split must be one of"):
+        corpus_mod.extra_chunks(dataset, "tiny", 0)
     # the corpus without them keeps its cache key: a cached corpus is reused, not redrawn
     main = corpus_mod.cache_path(dataset, "tiny", 0, tmp_path / "plain")
     assert main.exists()
     arrays = corpus_mod.generate(dataset, "tiny", 0, tmp_path / "plain", _quiet)
-    for chunk in range(2):
-        assert corpus_mod.chunk_path(dataset, "tiny", 0, chunk, tmp_path / "plain").exists()
+    paths = {
+        corpus_mod.chunk_path(dataset, "tiny", 0, chunk, tmp_path / "plain", split)
+        for split in (1, 2)
+        for chunk in range(len(corpus_mod.extra_chunks(dataset, "tiny", split)))
+    }
+    assert all(path.exists() for path in paths)
+    assert len(paths) == 2 + len(corpus_mod.extra_chunks(dataset, "tiny", 1))  # distinct keys
     fresh = corpus_mod.generate(dataset, "tiny", 0, tmp_path / "fresh", _quiet)
     n_l = len(plain["y_l"])
     for key, value in arrays.items():
         np.testing.assert_array_equal(value, fresh[key], err_msg=key)  # cached = drawn anew
         if key.endswith("_l") or key == "split":
-            assert len(value) == n_l + extra, key
+            assert len(value) == n_l + extra_test + extra_val, key
             np.testing.assert_array_equal(value[:n_l], plain[key], err_msg=key)
         else:
             np.testing.assert_array_equal(value, plain[key], err_msg=key)
-    assert (arrays["split"][n_l:] == 2).all()
+    test, val = slice(n_l, n_l + extra_test), slice(n_l + extra_test, None)
+    assert (arrays["split"][test] == 2).all()
+    assert (arrays["split"][val] == 1).all()
     classes = 3 if dataset == "chsims" else 4
     assert set(arrays["y_l"][n_l:].tolist()) <= set(range(classes))
     assert (arrays["len_l"][n_l:] > 0).all()
-    speakers = arrays["speaker_l"][n_l:]
+    test_speakers, val_speakers = arrays["speaker_l"][test], arrays["speaker_l"][val]
     if dataset == "chsims":  # any of the 4 labelled speakers of the tiny corpus
-        assert set(speakers.tolist()) <= set(range(4))
-    elif held_out:  # the held-out test speakers
-        assert set(speakers.tolist()) <= {10, 11}
+        assert set(test_speakers.tolist()) | set(val_speakers.tolist()) <= set(range(4))
+    elif held_out:  # the held-out test speakers; session 5 validates
+        assert set(test_speakers.tolist()) <= {10, 11}
         assert set(plain["speaker_l"][plain["split"] == 2].tolist()) <= {10, 11}
-    else:  # Ses05M
-        assert set(speakers.tolist()) == {9}
-    # two chunks draw different clips
+        assert set(val_speakers.tolist()) <= {8, 9}
+        assert set(plain["speaker_l"][plain["split"] == 1].tolist()) <= {8, 9}
+    else:  # Ses05M tests, Ses05F validates
+        assert set(test_speakers.tolist()) == {9}
+        assert set(val_speakers.tolist()) == {8}
+    # two chunks, and the two splits' first chunks, draw different clips
     first, second = arrays["x_l"][n_l : n_l + 1], arrays["x_l"][n_l + 4 : n_l + 5]
     assert not np.array_equal(first, second)
+    assert not np.array_equal(first, arrays["x_l"][val][:1])
