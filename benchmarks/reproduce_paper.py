@@ -34,7 +34,7 @@ import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, cast
@@ -150,7 +150,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="seeds of the two headroom rows (supervised and oracle pseudo-labels, when both "
         "run): --seeds and the integers after the largest of them, N in all. The headroom's "
-        "interval is taken over all N; every table, figure and claim uses --seeds only. "
+        "interval is taken over all N, a claim pairs every seed both of its rows ran, and "
+        "every table and figure uses --seeds only. "
         f"Default: {HEADROOM_SEEDS} on the quick and paper profiles, none added on tiny",
     )
     parser.add_argument(
@@ -537,20 +538,40 @@ def prepare(
             raise SystemExit(f"reproduce_paper.py: error: {err}") from None
         return pipeline.standardize(corpus), stats
     raw = corpus_mod.generate(dataset, args.profile, args.corpus_seed, cache, make_bar)
-    vis_path = cache / f"visual-{dataset}.pt"
-    if vis_path.exists():
-        saved = torch.load(vis_path, weights_only=True)
-        visual, valid, stats = saved["visual"], saved["valid"], json.loads(saved["stats"])
-    else:
-        visual, valid, stats = pipeline.visual_evidence(
-            raw, dataset, recipe, args.corpus_seed, device, make_bar, cache / "face-model.pt"
-        )
-        tmp = vis_path.with_name(vis_path.name + ".tmp")
-        torch.save({"visual": visual, "valid": valid, "stats": json.dumps(stats)}, tmp)
-        os.replace(tmp, vis_path)
+    visual, valid, stats = visual_of(dataset, raw, args, recipe, device, make_bar)
     corpus = pipeline.build_corpus(raw, dataset, visual.cpu(), valid.cpu())
     stats = {**stats, **corpus.stats}
     return pipeline.standardize(corpus), stats
+
+
+def visual_path(dataset: str, args: argparse.Namespace) -> Path:
+    """Where :func:`visual_of` caches a synthetic dataset's visual evidence."""
+    return args.out / "cache" / f"visual-{dataset}.pt"
+
+
+def visual_of(
+    dataset: str,
+    raw: dict[str, Any],
+    args: argparse.Namespace,
+    recipe: pipeline.Recipe,
+    device: torch.device,
+    bar: Callable[[str, int], Callable[[int], None]],
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """A synthetic dataset's pooled, mapped face evidence (:func:`pipeline.visual_evidence`),
+    cached: the face model is trained by the first dataset that needs it (``face-model.pt``)
+    and read by the other. ``raw`` needs only the corpus' own arrays, not its extra clips."""
+    path = visual_path(dataset, args)
+    if path.exists():
+        saved = torch.load(path, weights_only=True)
+        return saved["visual"], saved["valid"], json.loads(saved["stats"])
+    face_model = args.out / "cache" / "face-model.pt"
+    visual, valid, stats = pipeline.visual_evidence(
+        raw, dataset, recipe, args.corpus_seed, device, bar, face_model
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"visual": visual, "valid": valid, "stats": json.dumps(stats)}, tmp)
+    os.replace(tmp, path)
+    return visual, valid, stats
 
 
 def train_one(
@@ -662,98 +683,186 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.terminate()
 
 
-def _synthesis_init(knobs: dict[str, corpus_mod.Knobs], clips: Any) -> None:
+def _synthesis_init(
+    knobs: dict[str, corpus_mod.Knobs], clips: Any, face: Any, face_total: Any
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool
     corpus_mod.KNOB_VALUES.update(knobs)  # a spawned process re-imports the defaults
     torch.set_num_threads(1)
-    _WORKER.update(clips=clips)
+    _WORKER.update(clips=clips, face=face, face_total=face_total)
 
 
-Unit = tuple[str, int | None, int]
-"""A piece of synthesis work: ``(dataset, None, 0)``, a dataset's corpus, or ``(dataset,
-chunk, split)``, a chunk of its extra clips of that split (1 validation, 2 test)."""
+@dataclass(frozen=True)
+class CorpusUnit:
+    """Synthesise a dataset's corpus (:func:`corpus.generate_main`)."""
+
+    dataset: str
 
 
-def _synthesise(unit: Unit, args: argparse.Namespace) -> None:
-    """A worker process: synthesise one :data:`Unit` into the cache, counting clips."""
+@dataclass(frozen=True)
+class ChunkUnit:
+    """Synthesise chunk ``chunk`` of a dataset's extra clips of ``split`` (1 validation, 2
+    test; :func:`corpus.generate_chunk`)."""
+
+    dataset: str
+    split: int
+    chunk: int
+
+
+@dataclass(frozen=True)
+class VisualUnit:
+    """Train the face model if it is not cached (``first``: this dataset trains it) and score
+    a dataset's unlabelled videos (:func:`visual_of`)."""
+
+    dataset: str
+    first: bool
+
+
+Unit = CorpusUnit | ChunkUnit | VisualUnit
+"""A piece of the work before training that :func:`synthesise_in_parallel` schedules."""
+
+
+def _count(key: str) -> Callable[[str, int], Callable[[int], None]]:
+    """A worker's bar factory: every update adds to the shared counter ``_WORKER[key]``, and
+    every bar's total to ``_WORKER[key + "_total"]`` where there is one."""
 
     def bar(desc: str, total: int) -> Callable[[int], None]:
-        del desc, total
+        del desc
+        if (totals := _WORKER.get(key + "_total")) is not None:
+            with totals.get_lock():
+                totals.value += total
 
         def update(n: int) -> None:
-            with _WORKER["clips"].get_lock():
-                _WORKER["clips"].value += n
+            with _WORKER[key].get_lock():
+                _WORKER[key].value += n
 
         return update
 
-    dataset, chunk, split = unit
-    cache = args.out / "cache"
-    if chunk is None:
-        corpus_mod.generate_main(dataset, args.profile, args.corpus_seed, cache, bar)
-    else:
-        corpus_mod.generate_chunk(
-            dataset, args.profile, args.corpus_seed, chunk, cache, bar, split
-        )  # fmt: skip
+    return bar
+
+
+def _synthesise(unit: Unit, args: argparse.Namespace, recipe: pipeline.Recipe) -> None:
+    """A worker process: do one :data:`Unit` into the cache, counting clips (synthesis) or
+    steps (the face model)."""
+    cache, seed = args.out / "cache", args.corpus_seed
+    match unit:
+        case CorpusUnit(dataset):
+            corpus_mod.generate_main(dataset, args.profile, seed, cache, _count("clips"))
+        case ChunkUnit(dataset, split, chunk):
+            corpus_mod.generate_chunk(
+                dataset, args.profile, seed, chunk, cache, _count("clips"), split
+            )  # fmt: skip
+        case VisualUnit(dataset, _):
+            raw = corpus_mod.generate_main(dataset, args.profile, seed, cache, _count("clips"))
+            # the thread count of a run, as when the parent process does this itself
+            torch.set_num_threads(args.workers)
+            try:
+                visual_of(dataset, raw, args, recipe, torch.device("cpu"), _count("face"))
+            finally:
+                torch.set_num_threads(1)
 
 
 def synthesis_units(datasets: list[str], args: argparse.Namespace) -> list[Unit]:
-    """What is left to synthesise (:data:`Unit`), the corpora first, largest first, then the
-    chunks of extra clips (``corpus.Sizes.extra_test``, ``corpus.Sizes.extra_val``)."""
+    """What is left to do before training, in order of priority: the corpora (largest
+    first), the face evidence (which waits for them, :func:`unit_needs`), then the chunks of
+    extra clips (``corpus.Sizes.extra_test``, ``corpus.Sizes.extra_val``)."""
     cache, seed = args.out / "cache", args.corpus_seed
     main: list[Unit] = [
-        (d, None, 0)
+        CorpusUnit(d)
         for d in sorted(datasets, key=lambda d: -corpus_mod.clips_of(d, args.profile))
         if not corpus_mod.cache_path(d, args.profile, seed, cache).exists()
     ]
+    visual: list[Unit] = [
+        VisualUnit(d, first=i == 0)
+        for i, d in enumerate(datasets)
+        if not visual_path(d, args).exists()
+    ]
     chunks: list[Unit] = [
-        (d, i, split)
+        ChunkUnit(d, split, i)
         for d in datasets
         for split in (2, 1)
         for i in range(len(corpus_mod.extra_chunks(d, args.profile, split)))
         if not corpus_mod.chunk_path(d, args.profile, seed, i, cache, split).exists()
     ]
-    return main + chunks
+    return main + visual + chunks
+
+
+def unit_needs(unit: Unit, datasets: list[str]) -> list[Unit]:
+    """The units that must finish before ``unit`` starts (if they are still to do): the face
+    evidence needs its dataset's corpus, and the second dataset's the face model, which the
+    first dataset's trains."""
+    if not isinstance(unit, VisualUnit):
+        return []
+    needs: list[Unit] = [CorpusUnit(unit.dataset)]
+    if not unit.first:
+        needs.append(VisualUnit(datasets[0], first=True))
+    return needs
 
 
 def _unit_clips(unit: Unit, profile: str) -> int:
-    dataset, chunk, split = unit
-    if chunk is None:
-        return corpus_mod.clips_of(dataset, profile)
-    return corpus_mod.extra_chunks(dataset, profile, split)[chunk]
+    match unit:
+        case CorpusUnit(dataset):
+            return corpus_mod.clips_of(dataset, profile)
+        case ChunkUnit(dataset, split, chunk):
+            return corpus_mod.extra_chunks(dataset, profile, split)[chunk]
+        case VisualUnit():
+            return 0
 
 
-def synthesise_in_parallel(datasets: list[str], args: argparse.Namespace) -> None:
-    """Synthesise the datasets' corpora and chunks of extra test clips side by side, in
-    ``args.jobs`` processes (the CPU's cores), the largest first.
+def synthesise_in_parallel(
+    datasets: list[str], args: argparse.Namespace, recipe: pipeline.Recipe
+) -> None:
+    """Synthesise the corpora and chunks of extra clips and train and score the face model
+    side by side, in ``args.jobs`` processes (the CPU's cores), in :func:`synthesis_units`'
+    order of priority, each unit once what it needs (:func:`unit_needs`) is done.
 
     Only the cache is written here; :func:`prepare` then reads it. One bar counts the clips
-    (synthesis and features) of all of them.
+    (synthesis and features), another the face model's training and scoring steps (its total
+    grows as each starts).
     """
     todo = synthesis_units(datasets, args)
     if len(todo) < 2:
         return
     ctx_mp = multiprocessing.get_context("spawn")
-    clips = ctx_mp.Value("q", 0)
+    clips, face, face_total = ctx_mp.Value("q", 0), ctx_mp.Value("q", 0), ctx_mp.Value("q", 0)
     total = 2 * sum(_unit_clips(u, args.profile) for u in todo)  # synthesis + features
-    names = " and ".join(dict.fromkeys(d for d, _, _ in todo))
+    visual = any(isinstance(u, VisualUnit) for u in todo)
+    names = " and ".join(dict.fromkeys(u.dataset for u in todo if not isinstance(u, VisualUnit)))
+    pending, running = list(todo), dict[Future[None], Unit]()
     with (
         ProcessPoolExecutor(
             max_workers=min(args.jobs, len(todo)),
             mp_context=ctx_mp,
             initializer=_synthesis_init,
-            initargs=(dict(corpus_mod.KNOB_VALUES), clips),
+            initargs=(dict(corpus_mod.KNOB_VALUES), clips, face, face_total),
         ) as pool,
         tqdm(total=total, desc=f"synthesising {names}, {args.jobs} at once", unit="clip",
-             dynamic_ncols=True, disable=_quiet) as bar,
+             dynamic_ncols=True, disable=_quiet or not total) as bar,
+        tqdm(total=0, desc="face model: training, scoring frames", unit="step",
+             dynamic_ncols=True, disable=_quiet or not visual) as face_bar,
     ):  # fmt: skip
-        running = [pool.submit(_synthesise, unit, args) for unit in todo]
         try:
-            while not all(f.done() for f in running):
-                wait(running, timeout=0.5)
+            while pending or running:
+                # fill every free process with the first unit whose needs are done
+                while len(running) < args.jobs:
+                    ready = [
+                        u for u in pending
+                        if not any(n in pending or n in running.values()
+                                   for n in unit_needs(u, datasets))
+                    ]  # fmt: skip
+                    if not ready:
+                        break
+                    pending.remove(ready[0])
+                    running[pool.submit(_synthesise, ready[0], args, recipe)] = ready[0]
+                finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()
+                    del running[future]
                 bar.n = min(int(clips.value), total)
+                face_bar.total = int(face_total.value)
+                face_bar.n = min(int(face.value), face_bar.total)
                 bar.refresh()
-            for future in running:
-                future.result()
+                face_bar.refresh()
         except KeyboardInterrupt:
             _stop(pool)
             raise
@@ -930,7 +1039,7 @@ def _main(
     try:
         parallel = args.real is None and device.type == "cpu" and not ctx.active
         if parallel and args.jobs > 1:
-            synthesise_in_parallel(datasets, args)
+            synthesise_in_parallel(datasets, args, recipe)
         for dataset in datasets:
             # real data: every rank extracts its shards; synthetic: rank 0 builds the caches
             # first, then the others read them

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import corpus as corpus_mod
 from benchmarks import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,21 +288,61 @@ def test_epochs_option_is_checked_before_any_work(tmp_path: Path):
 
 
 def test_parallel_runs_give_exactly_the_results_of_one_process(tmp_path: Path):
-    # --jobs 2: two worker processes of one thread; --jobs 1 --workers 1: one process, one
-    # thread. The same computation per run, so the same predictions and metrics; dcmkt_finetune
-    # waits for its seed's dcmkt run in the parallel case
-    common = ["--profile", "tiny", "--dataset", "chsims", "--seeds", "0", "1", "--methods",
+    # --jobs 2: two worker processes of one thread, which also synthesise the corpora and
+    # train and score the face model; --jobs 1 --workers 1: one process, one thread. The same
+    # computation per run, so the same face evidence, predictions and metrics; dcmkt_finetune
+    # waits for its seed's dcmkt run, the IEMOCAP-like face evidence for the face model that
+    # the CH-SIMS-like one trains, in the parallel case
+    common = ["--profile", "tiny", "--seeds", "0", "1", "--methods",
               "supervised", "fixmatch", "dcmkt", "dcmkt_finetune"]  # fmt: skip
+    stderr = {}
     for out, extra in (("par", ["--jobs", "2", "--workers", "1"]), ("seq", ["--jobs", "1", "--workers", "1"])):  # fmt: skip
         proc = run(*common, "--out", str(tmp_path / out), *extra)
         assert proc.returncode == 0, proc.stderr[-3000:]
-    par = json.loads((tmp_path / "par" / "results.json").read_text())["runs"]["chsims"]
-    seq = json.loads((tmp_path / "seq" / "results.json").read_text())["runs"]["chsims"]
-    assert set(par) == set(seq) == {"supervised", "fixmatch", "dcmkt", "dcmkt_finetune"}
-    for method, seeds in seq.items():
-        for seed, record in seeds.items():
-            assert par[method][seed]["predictions"] == record["predictions"], (method, seed)
-            assert par[method][seed]["val_curve"] == record["val_curve"], (method, seed)
+        stderr[out] = proc.stderr
+    assert "face model: training, scoring frames" in stderr["par"]
+    for name in ("face-model.pt", "visual-chsims.pt", "visual-iemocap.pt"):
+        par_bytes = (tmp_path / "par" / "cache" / name).read_bytes()
+        assert par_bytes == (tmp_path / "seq" / "cache" / name).read_bytes(), name
+    for dataset in ("chsims", "iemocap"):
+        par = json.loads((tmp_path / "par" / "results.json").read_text())["runs"][dataset]
+        seq = json.loads((tmp_path / "seq" / "results.json").read_text())["runs"][dataset]
+        assert set(par) == set(seq) == {"supervised", "fixmatch", "dcmkt", "dcmkt_finetune"}
+        for method, seeds in seq.items():
+            for seed, record in seeds.items():
+                key = (dataset, method, seed)
+                assert par[method][seed]["predictions"] == record["predictions"], key
+                assert par[method][seed]["val_curve"] == record["val_curve"], key
+
+
+def test_synthesis_units_come_in_order_of_priority_and_wait_for_what_they_need(tmp_path: Path):
+    from benchmarks import reproduce_paper as rp
+
+    args = rp.parse_args(["--profile", "quick", "--out", str(tmp_path)])
+    units = rp.synthesis_units(["chsims", "iemocap"], args)
+    chunks = [rp.ChunkUnit("iemocap", 2, i) for i in range(6)] + [rp.ChunkUnit("iemocap", 1, 0)]
+    assert units == [
+        rp.CorpusUnit("iemocap"),  # the larger corpus first
+        rp.CorpusUnit("chsims"),
+        rp.VisualUnit("chsims", first=True),  # the first dataset trains the face model
+        rp.VisualUnit("iemocap", first=False),
+        *chunks,  # 3,000 test clips in chunks of 500, then 320 validation clips
+    ]
+    needs = {u: rp.unit_needs(u, ["chsims", "iemocap"]) for u in units}
+    assert needs[rp.VisualUnit("chsims", first=True)] == [rp.CorpusUnit("chsims")]
+    assert needs[rp.VisualUnit("iemocap", first=False)] == [
+        rp.CorpusUnit("iemocap"), rp.VisualUnit("chsims", first=True)
+    ]  # fmt: skip
+    assert all(needs[u] == [] for u in units if not isinstance(u, rp.VisualUnit))
+    # what is cached is not redone: the face evidence of a dataset, a chunk
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    rp.visual_path("chsims", args).touch()
+    corpus_mod.chunk_path("iemocap", "quick", 0, 0, cache, 1).touch()
+    left = rp.synthesis_units(["chsims", "iemocap"], args)
+    assert rp.VisualUnit("chsims", first=True) not in left
+    assert rp.ChunkUnit("iemocap", 1, 0) not in left
+    assert len(left) == len(units) - 2
 
 
 def test_ctrl_c_stops_parallel_runs_at_once_and_the_rerun_finishes(tmp_path: Path):
