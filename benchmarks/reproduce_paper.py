@@ -838,7 +838,7 @@ def synthesise_in_parallel(
         ) as pool,
         tqdm(total=total, desc=f"synthesising {names}, {args.jobs} at once", unit="clip",
              dynamic_ncols=True, disable=_quiet or not total) as bar,
-        tqdm(total=0, desc="face model: training, scoring frames", unit="step",
+        tqdm(total=0, desc="face model: waiting for its corpus", unit="step",
              dynamic_ncols=True, disable=_quiet or not visual) as face_bar,
     ):  # fmt: skip
         try:
@@ -859,6 +859,8 @@ def synthesise_in_parallel(
                     future.result()
                     del running[future]
                 bar.n = min(int(clips.value), total)
+                if face_bar.total == 0 < face_total.value:
+                    face_bar.set_description_str("face model: training, scoring frames")
                 face_bar.total = int(face_total.value)
                 face_bar.n = min(int(face.value), face_bar.total)
                 bar.refresh()
