@@ -483,6 +483,7 @@ def with_chunks(
     arrays: dict[str, np.ndarray], chunks: list[dict[str, np.ndarray]], split: int = 2
 ) -> dict[str, np.ndarray]:
     """A corpus' arrays with extra clips of ``split`` appended to its labelled clips."""
+    _split_number(split)
     if not chunks:
         return arrays
     out = dict(arrays)
@@ -527,7 +528,7 @@ def generate_main(
     cache_dir: Path,
     bar: Callable[[str, int], Callable[[int], None]],
 ) -> dict[str, np.ndarray]:
-    """:func:`generate` without the extra test clips (cached apart from them)."""
+    """:func:`generate` without the extra clips (cached apart from them)."""
     sizes = PROFILES[profile]
     path = cache_path(dataset, profile, seed, cache_dir)
     if path.exists():

@@ -108,7 +108,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile",
         choices=sorted(pipeline.RECIPES),
         default="quick",
-        help="quick: scaled down, about 17 min on a 2-core CPU (docs/pages/reproducing.md); "
+        help="quick: scaled down, about 19 min on a 2-core CPU (docs/pages/reproducing.md); "
         "paper: the paper's sizes and 50 epochs (for a GPU); tiny: a seconds-long smoke test",
     )
     parser.add_argument(
@@ -207,7 +207,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--jobs",
         type=int,
         default=None,
-        help="(method, seed) runs trained at once, each in its own process; default: the CPU "
+        help="(method, seed) runs trained at once, each in its own process (on a CPU also "
+        "the processes that synthesise the corpus and train the face model); default: the CPU "
         "cores divided by --workers on a CPU, 1 on a GPU or under torchrun (where it is "
         "always 1). With the same --workers, results do not depend on it",
     )
@@ -651,7 +652,7 @@ def run_sequential(
     return done
 
 
-_WORKER: dict[str, Any] = {}  # a worker process's corpus and step counter
+_WORKER: dict[str, Any] = {}  # a worker process's corpus and shared counters (steps, clips)
 
 
 def _worker_init(
@@ -711,11 +712,10 @@ class ChunkUnit:
 
 @dataclass(frozen=True)
 class VisualUnit:
-    """Train the face model if it is not cached (``first``: this dataset trains it) and score
-    a dataset's unlabelled videos (:func:`visual_of`)."""
+    """Score a dataset's unlabelled videos with the face model (:func:`visual_of`), training
+    it first if it is not cached (the first dataset of the run trains it)."""
 
     dataset: str
-    first: bool
 
 
 Unit = CorpusUnit | ChunkUnit | VisualUnit
@@ -752,7 +752,7 @@ def _synthesise(unit: Unit, args: argparse.Namespace, recipe: pipeline.Recipe) -
             corpus_mod.generate_chunk(
                 dataset, args.profile, seed, chunk, cache, _count("clips"), split
             )  # fmt: skip
-        case VisualUnit(dataset, _):
+        case VisualUnit(dataset):
             raw = corpus_mod.generate_main(dataset, args.profile, seed, cache, _count("clips"))
             # the thread count of a run, as when the parent process does this itself
             torch.set_num_threads(args.workers)
@@ -772,11 +772,7 @@ def synthesis_units(datasets: list[str], args: argparse.Namespace) -> list[Unit]
         for d in sorted(datasets, key=lambda d: -corpus_mod.clips_of(d, args.profile))
         if not corpus_mod.cache_path(d, args.profile, seed, cache).exists()
     ]
-    visual: list[Unit] = [
-        VisualUnit(d, first=i == 0)
-        for i, d in enumerate(datasets)
-        if not visual_path(d, args).exists()
-    ]
+    visual: list[Unit] = [VisualUnit(d) for d in datasets if not visual_path(d, args).exists()]
     chunks: list[Unit] = [
         ChunkUnit(d, split, i)
         for d in datasets
@@ -794,8 +790,8 @@ def unit_needs(unit: Unit, datasets: list[str]) -> list[Unit]:
     if not isinstance(unit, VisualUnit):
         return []
     needs: list[Unit] = [CorpusUnit(unit.dataset)]
-    if not unit.first:
-        needs.append(VisualUnit(datasets[0], first=True))
+    if unit.dataset != datasets[0]:
+        needs.append(VisualUnit(datasets[0]))
     return needs
 
 
@@ -827,6 +823,8 @@ def synthesise_in_parallel(
     clips, face, face_total = ctx_mp.Value("q", 0), ctx_mp.Value("q", 0), ctx_mp.Value("q", 0)
     total = 2 * sum(_unit_clips(u, args.profile) for u in todo)  # synthesis + features
     visual = any(isinstance(u, VisualUnit) for u in todo)
+    cached_model = (args.out / "cache" / "face-model.pt").exists()
+    face_work = "scoring frames" if cached_model else "training, scoring frames"
     names = " and ".join(dict.fromkeys(u.dataset for u in todo if not isinstance(u, VisualUnit)))
     pending, running = list(todo), dict[Future[None], Unit]()
     with (
@@ -854,18 +852,20 @@ def synthesise_in_parallel(
                         break
                     pending.remove(ready[0])
                     running[pool.submit(_synthesise, ready[0], args, recipe)] = ready[0]
+                if not running:  # unit_needs only names units that run before their users
+                    raise RuntimeError(f"synthesis units {pending} wait on each other")
                 finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in finished:
                     future.result()
                     del running[future]
                 bar.n = min(int(clips.value), total)
-                if face_bar.total == 0 < face_total.value:
-                    face_bar.set_description_str("face model: training, scoring frames")
+                if face_bar.total == 0 and face_total.value > 0:
+                    face_bar.set_description_str(f"face model: {face_work}")
                 face_bar.total = int(face_total.value)
                 face_bar.n = min(int(face.value), face_bar.total)
                 bar.refresh()
                 face_bar.refresh()
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C or a failed unit: stop the others now (caches are atomic)
             _stop(pool)
             raise
         bar.n = total

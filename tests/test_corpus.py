@@ -302,3 +302,17 @@ def test_extra_clips_extend_the_test_and_validation_splits_and_change_nothing_el
     first, second = arrays["x_l"][n_l : n_l + 1], arrays["x_l"][n_l + 4 : n_l + 5]
     assert not np.array_equal(first, second)
     assert not np.array_equal(first, arrays["x_l"][val][:1])
+
+
+def test_test_chunks_keep_the_cache_names_they_had_before_validation_chunks_existed(
+    tmp_path: Path,
+):
+    # the names of the quick profile's IEMOCAP-like test chunks as pipeline version 6 wrote
+    # them: a version-7 run reads that cache (a change of sizes or knobs changes them, and
+    # this test with them); the validation chunk's name is new and differs
+    names = [corpus_mod.chunk_path("iemocap", "quick", 0, i, tmp_path).name for i in (0, 5)]
+    assert names == ["iemocap-quick-96e59e808dad-test0.npz", "iemocap-quick-698a70a9644a-test5.npz"]
+    val = corpus_mod.chunk_path("iemocap", "quick", 0, 0, tmp_path, 1).name
+    assert val.endswith("-val0.npz") and val.removesuffix("-val0.npz") != names[0].removesuffix(
+        "-test0.npz"
+    )

@@ -288,15 +288,16 @@ def test_epochs_option_is_checked_before_any_work(tmp_path: Path):
 
 
 def test_parallel_runs_give_exactly_the_results_of_one_process(tmp_path: Path):
-    # --jobs 2: two worker processes of one thread, which also synthesise the corpora and
-    # train and score the face model; --jobs 1 --workers 1: one process, one thread. The same
-    # computation per run, so the same face evidence, predictions and metrics; dcmkt_finetune
+    # --jobs 2: two worker processes of two threads, which also synthesise the corpora and
+    # train and score the face model (on two threads, as the runs); --jobs 1: one process of
+    # two threads. The same computation, so the same face evidence, predictions and metrics
+    # (a face model trained on one thread differs); dcmkt_finetune
     # waits for its seed's dcmkt run, the IEMOCAP-like face evidence for the face model that
     # the CH-SIMS-like one trains, in the parallel case
     common = ["--profile", "tiny", "--seeds", "0", "1", "--methods",
               "supervised", "fixmatch", "dcmkt", "dcmkt_finetune"]  # fmt: skip
     stderr = {}
-    for out, extra in (("par", ["--jobs", "2", "--workers", "1"]), ("seq", ["--jobs", "1", "--workers", "1"])):  # fmt: skip
+    for out, extra in (("par", ["--jobs", "2", "--workers", "2"]), ("seq", ["--jobs", "1", "--workers", "2"])):  # fmt: skip
         proc = run(*common, "--out", str(tmp_path / out), *extra)
         assert proc.returncode == 0, proc.stderr[-3000:]
         stderr[out] = proc.stderr
@@ -324,15 +325,13 @@ def test_synthesis_units_come_in_order_of_priority_and_wait_for_what_they_need(t
     assert units == [
         rp.CorpusUnit("iemocap"),  # the larger corpus first
         rp.CorpusUnit("chsims"),
-        rp.VisualUnit("chsims", first=True),  # the first dataset trains the face model
-        rp.VisualUnit("iemocap", first=False),
+        rp.VisualUnit("chsims"),  # the first dataset trains the face model
+        rp.VisualUnit("iemocap"),
         *chunks,  # 3,000 test clips in chunks of 500, then 320 validation clips
     ]
     needs = {u: rp.unit_needs(u, ["chsims", "iemocap"]) for u in units}
-    assert needs[rp.VisualUnit("chsims", first=True)] == [rp.CorpusUnit("chsims")]
-    assert needs[rp.VisualUnit("iemocap", first=False)] == [
-        rp.CorpusUnit("iemocap"), rp.VisualUnit("chsims", first=True)
-    ]  # fmt: skip
+    assert needs[rp.VisualUnit("chsims")] == [rp.CorpusUnit("chsims")]
+    assert needs[rp.VisualUnit("iemocap")] == [rp.CorpusUnit("iemocap"), rp.VisualUnit("chsims")]
     assert all(needs[u] == [] for u in units if not isinstance(u, rp.VisualUnit))
     # what is cached is not redone: the face evidence of a dataset, a chunk
     cache = tmp_path / "cache"
@@ -340,9 +339,13 @@ def test_synthesis_units_come_in_order_of_priority_and_wait_for_what_they_need(t
     rp.visual_path("chsims", args).touch()
     corpus_mod.chunk_path("iemocap", "quick", 0, 0, cache, 1).touch()
     left = rp.synthesis_units(["chsims", "iemocap"], args)
-    assert rp.VisualUnit("chsims", first=True) not in left
+    assert rp.VisualUnit("chsims") not in left
     assert rp.ChunkUnit("iemocap", 1, 0) not in left
     assert len(left) == len(units) - 2
+    # one dataset: it trains the face model itself
+    alone = rp.synthesis_units(["iemocap"], rp.parse_args(["--out", str(tmp_path / "alone")]))
+    assert alone[:2] == [rp.CorpusUnit("iemocap"), rp.VisualUnit("iemocap")]
+    assert rp.unit_needs(rp.VisualUnit("iemocap"), ["iemocap"]) == [rp.CorpusUnit("iemocap")]
 
 
 def test_ctrl_c_stops_parallel_runs_at_once_and_the_rerun_finishes(tmp_path: Path):
