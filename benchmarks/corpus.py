@@ -493,7 +493,7 @@ def with_chunks(
     out["speaker_l"] = np.concatenate([arrays["speaker_l"], *(c["speaker"] for c in chunks)])
     added = sum(len(c["y"]) for c in chunks)
     out["split"] = np.concatenate(
-        [arrays["split"], np.full(added, _split_number(split), dtype=arrays["split"].dtype)]
+        [arrays["split"], np.full(added, split, dtype=arrays["split"].dtype)]
     )
     return out
 

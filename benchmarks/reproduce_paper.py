@@ -722,19 +722,19 @@ Unit = CorpusUnit | ChunkUnit | VisualUnit
 """A piece of the work before training that :func:`synthesise_in_parallel` schedules."""
 
 
-def _count(key: str) -> Callable[[str, int], Callable[[int], None]]:
-    """A worker's bar factory: every update adds to the shared counter ``_WORKER[key]``, and
-    every bar's total to ``_WORKER[key + "_total"]`` where there is one."""
+def _count(counter: Any, totals: Any = None) -> Callable[[str, int], Callable[[int], None]]:
+    """A worker's bar factory: every update adds to the shared ``counter``, and every bar's
+    total to the shared ``totals`` if given."""
 
     def bar(desc: str, total: int) -> Callable[[int], None]:
         del desc
-        if (totals := _WORKER.get(key + "_total")) is not None:
+        if totals is not None:
             with totals.get_lock():
                 totals.value += total
 
         def update(n: int) -> None:
-            with _WORKER[key].get_lock():
-                _WORKER[key].value += n
+            with counter.get_lock():
+                counter.value += n
 
         return update
 
@@ -744,20 +744,19 @@ def _count(key: str) -> Callable[[str, int], Callable[[int], None]]:
 def _synthesise(unit: Unit, args: argparse.Namespace, recipe: pipeline.Recipe) -> None:
     """A worker process: do one :data:`Unit` into the cache, counting clips (synthesis) or
     steps (the face model)."""
-    cache, seed = args.out / "cache", args.corpus_seed
+    cache, seed, clips = args.out / "cache", args.corpus_seed, _count(_WORKER["clips"])
     match unit:
         case CorpusUnit(dataset):
-            corpus_mod.generate_main(dataset, args.profile, seed, cache, _count("clips"))
+            corpus_mod.generate_main(dataset, args.profile, seed, cache, clips)
         case ChunkUnit(dataset, split, chunk):
-            corpus_mod.generate_chunk(
-                dataset, args.profile, seed, chunk, cache, _count("clips"), split
-            )  # fmt: skip
+            corpus_mod.generate_chunk(dataset, args.profile, seed, chunk, cache, clips, split)
         case VisualUnit(dataset):
-            raw = corpus_mod.generate_main(dataset, args.profile, seed, cache, _count("clips"))
+            raw = corpus_mod.generate_main(dataset, args.profile, seed, cache, clips)
+            face = _count(_WORKER["face"], _WORKER["face_total"])
             # the thread count of a run, as when the parent process does this itself
             torch.set_num_threads(args.workers)
             try:
-                visual_of(dataset, raw, args, recipe, torch.device("cpu"), _count("face"))
+                visual_of(dataset, raw, args, recipe, torch.device("cpu"), face)
             finally:
                 torch.set_num_threads(1)
 
@@ -843,15 +842,16 @@ def synthesise_in_parallel(
             while pending or running:
                 # fill every free process with the first unit whose needs are done
                 while len(running) < args.jobs:
-                    ready = [
-                        u for u in pending
-                        if not any(n in pending or n in running.values()
-                                   for n in unit_needs(u, datasets))
-                    ]  # fmt: skip
-                    if not ready:
+                    ready = next(
+                        (u for u in pending
+                         if not any(n in pending or n in running.values()
+                                    for n in unit_needs(u, datasets))),
+                        None,
+                    )  # fmt: skip
+                    if ready is None:
                         break
-                    pending.remove(ready[0])
-                    running[pool.submit(_synthesise, ready[0], args, recipe)] = ready[0]
+                    pending.remove(ready)
+                    running[pool.submit(_synthesise, ready, args, recipe)] = ready
                 if not running:  # unit_needs only names units that run before their users
                     raise RuntimeError(f"synthesis units {pending} wait on each other")
                 finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
