@@ -52,6 +52,8 @@ def test_clip_noise_one_is_the_synthesiser_as_written():
         ("intensity_low", 1.2),
         ("signature_db", 6.5),
         ("signature_hz", 0.0),
+        ("wild_prior", -0.1),
+        ("wild_prior", 1.5),
     ],
 )
 def test_knobs_out_of_range_name_the_knob(field: str, value: float):
@@ -205,6 +207,48 @@ def test_learning_curve_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]):
         learning_curve.main(["--dataset", "chsims", "--sizes", "0"])
     assert exit_info.value.code == 2
     assert "--sizes: expected positive clip counts, got [0]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", ["chsims", "iemocap"])
+def test_the_wild_prior_moves_from_the_labelled_prior_to_the_neutral_heavy_one(
+    dataset: str, monkeypatch: pytest.MonkeyPatch
+):
+    labelled = (
+        corpus_mod.CHSIMS_PRIOR
+        if dataset == "chsims"
+        else corpus_mod.IEMOCAP_COUNTS / corpus_mod.IEMOCAP_COUNTS.sum()
+    )
+    knobs = dict(corpus_mod.KNOB_VALUES)
+    monkeypatch.setattr(corpus_mod, "KNOB_VALUES", knobs)
+    priors: dict[float, np.ndarray] = {}
+    for far in (0.0, 0.25, 1.0):
+        knobs[dataset] = replace(corpus_mod.KNOB_VALUES[dataset], wild_prior=far)
+        priors[far] = corpus_mod.wild_prior(dataset)
+        assert priors[far].sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(priors[0.0], labelled)
+    np.testing.assert_array_equal(priors[1.0], corpus_mod.WILD_PRIORS[dataset])
+    np.testing.assert_allclose(priors[0.25], 0.75 * labelled + 0.25 * priors[1.0])
+
+
+def test_the_wild_prior_changes_the_wild_clips_and_not_the_labelled_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # the labelled clips are drawn before the wild ones, and the wild labels take one draw
+    # each whatever the prior: every labelled clip, and so the supervised row, stays
+    knobs = dict(corpus_mod.KNOB_VALUES)
+    monkeypatch.setattr(corpus_mod, "KNOB_VALUES", knobs)
+    tiny = corpus_mod.PROFILES["tiny"]
+    monkeypatch.setitem(corpus_mod.PROFILES, "tiny", replace(tiny, chsims_unlabelled=400))
+    drawn: dict[float, dict[str, np.ndarray]] = {}
+    for far in (0.0, 1.0):
+        knobs["chsims"] = replace(corpus_mod.KNOB_VALUES["chsims"], wild_prior=far)
+        drawn[far] = corpus_mod.generate("chsims", "tiny", 0, tmp_path / str(far), _quiet)
+    for key in ("x_l", "len_l", "y_l", "split", "speaker_l"):
+        np.testing.assert_array_equal(drawn[0.0][key], drawn[1.0][key], err_msg=key)
+    share = {far: np.bincount(a["y_u"], minlength=3) / 400 for far, a in drawn.items()}
+    assert share[1.0][1] == pytest.approx(0.50, abs=0.08)  # neutral-heavy
+    assert share[0.0][1] == pytest.approx(0.25, abs=0.08)  # the labelled prior
+    assert share[0.0][0] == pytest.approx(0.40, abs=0.08)
 
 
 def _old_features(
