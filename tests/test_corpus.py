@@ -54,6 +54,8 @@ def test_clip_noise_one_is_the_synthesiser_as_written():
         ("signature_hz", 0.0),
         ("wild_prior", -0.1),
         ("wild_prior", 1.5),
+        ("face_expressiveness", 0.0),
+        ("face_expressiveness", 2.5),
     ],
 )
 def test_knobs_out_of_range_name_the_knob(field: str, value: float):
@@ -249,6 +251,32 @@ def test_both_datasets_hold_one_rafdb_stand_in_whatever_their_knobs(
     assert not np.array_equal(other_seed["face_images"], iemocap["face_images"])
 
 
+def test_face_expressiveness_changes_the_wild_faces_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    knobs = dict(corpus_mod.KNOB_VALUES)
+    monkeypatch.setattr(corpus_mod, "KNOB_VALUES", knobs)
+    drawn: dict[float, dict[str, np.ndarray]] = {}
+    for scale in (1.0, 2.0):
+        knobs["iemocap"] = replace(corpus_mod.KNOB_VALUES["iemocap"], face_expressiveness=scale)
+        drawn[scale] = corpus_mod.generate("iemocap", "tiny", 0, tmp_path / str(scale), _quiet)
+    for key, value in drawn[1.0].items():
+        if key == "frames_u":
+            assert not np.array_equal(value, drawn[2.0][key])
+        else:
+            np.testing.assert_array_equal(value, drawn[2.0][key], err_msg=key)
+    # stronger expressions move the rendered faces further from the neutral prototype
+    frames = {s: a["frames_u"].astype(np.float64) for s, a in drawn.items()}
+    mask = drawn[1.0]["frame_mask_u"]
+    expressive = drawn[1.0]["expr_u"] != 0
+    neutral_face = frames[1.0][~expressive][mask[~expressive]].mean(0)
+    spread = {
+        s: float(np.abs(f[expressive][mask[expressive]] - neutral_face).mean())
+        for s, f in frames.items()
+    }
+    assert spread[2.0] > spread[1.0]
+
+
 def test_the_wild_prior_changes_the_wild_clips_and_not_the_labelled_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -375,7 +403,7 @@ def test_test_chunks_keep_the_cache_names_they_had_before_validation_chunks_exis
     # with them): their key has no split, as before validation chunks existed; the
     # validation chunk's name differs
     names = [corpus_mod.chunk_path("iemocap", "quick", 0, i, tmp_path).name for i in (0, 5)]
-    assert names == ["iemocap-quick-d5b96fea048c-test0.npz", "iemocap-quick-484568f7b90c-test5.npz"]
+    assert names == ["iemocap-quick-c98ba7b05589-test0.npz", "iemocap-quick-734bd340d82c-test5.npz"]
     val = corpus_mod.chunk_path("iemocap", "quick", 0, 0, tmp_path, 1).name
     assert val.endswith("-val0.npz") and val.removesuffix("-val0.npz") != names[0].removesuffix(
         "-test0.npz"

@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import corpus as corpus_mod
@@ -96,7 +97,12 @@ def test_every_output_is_produced_and_well_formed(tiny_run: Path):
         assert set(results["headroom"][dataset]) >= {"metric", "mean_diff", "ci_low", "ci_high"}
         assert "mde_f1" in results["power"][dataset]
         for row in ("supervised", "dcmkt"):
-            assert set(results["calibration"][dataset][row]) == {"paper", "measured"}
+            calibration = results["calibration"][dataset][row]
+            assert set(calibration) == {"paper", "measured", "seeds"}
+            ran = results["runs"][dataset][row]  # every seed the row ran
+            assert calibration["seeds"] == len(ran)
+            f1 = [100 * run["metrics"]["F1"] for run in ran.values()]
+            assert calibration["measured"] == pytest.approx(float(np.mean(f1)))
         assert results["corpus"][dataset]["split_sizes"]["test"] == len(
             results["test_labels"][dataset]
         )
