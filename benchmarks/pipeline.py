@@ -80,10 +80,7 @@ from sertoolkit.taxonomy import (
 # runs could not stop before half their schedule), which the version check prevents.
 # 6: 3,000 more IEMOCAP-like test clips (corpus.Sizes.extra_test). 7: 320 more IEMOCAP-like
 # validation clips (corpus.Sizes.extra_val), which select each run's model and stop it.
-# 8: a CH-SIMS-like corpus with headroom (wild clips drawn with the labelled prior,
-# corpus.Knobs.wild_prior = 0; a 1 dB spectral signature; clip noise 1.5) and the RAF-DB
-# stand-in from a stream of its own (another face model).
-PIPELINE_VERSION = 8
+PIPELINE_VERSION = 7
 LAMBDA_U = 0.1  # Sec. 4.2
 EPSILONS = (0.0, 0.5, 0.9)  # FF1's epsilon sweep (Fig. 4a); 1.0 is "add CMKT pseudo-labels"
 ALPHAS = (0.2, 0.4, 0.8)  # FF2's alpha sweep (Fig. 4b); 1.0 is FixMatch
