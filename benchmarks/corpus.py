@@ -458,14 +458,16 @@ WILD_PRIORS: dict[str, npt.NDArray[np.float64]] = {
 ``Knobs.wild_prior`` = 1."""
 
 
+def labelled_prior(dataset: str) -> npt.NDArray[np.float64]:
+    """The labelled clips' class prior: :data:`CHSIMS_PRIOR` or IEMOCAP's class shares."""
+    return CHSIMS_PRIOR if dataset == "chsims" else IEMOCAP_COUNTS / IEMOCAP_COUNTS.sum()
+
+
 def wild_prior(dataset: str) -> npt.NDArray[np.float64]:
     """The unlabelled clips' class prior at the dataset's ``Knobs.wild_prior``: the labelled
     prior moved that far towards :data:`WILD_PRIORS` (exactly either at 0 and 1)."""
-    labelled = CHSIMS_PRIOR if dataset == "chsims" else IEMOCAP_COUNTS / IEMOCAP_COUNTS.sum()
     far = KNOB_VALUES[dataset].wild_prior
-    if far == 1.0:
-        return WILD_PRIORS[dataset]
-    return (1 - far) * labelled + far * WILD_PRIORS[dataset]
+    return (1 - far) * labelled_prior(dataset) + far * WILD_PRIORS[dataset]
 
 
 def generate_chunk(
@@ -495,10 +497,10 @@ def generate_chunk(
     speakers = _labelled_speakers(dataset, sizes, _main_stream(dataset, seed))
     rng = np.random.default_rng([seed, 0 if dataset == "chsims" else 1, split, chunk])
     held_out = sizes.iemocap_test_speakers
+    prior = labelled_prior(dataset)
     if dataset == "chsims":
-        prior, pool = CHSIMS_PRIOR, np.arange(len(speakers))
+        pool = np.arange(len(speakers))
     else:
-        prior = IEMOCAP_COUNTS / IEMOCAP_COUNTS.sum()
         if split == 1:
             pool = np.array([8, 9]) if held_out else np.array([8])
         else:
@@ -581,15 +583,14 @@ def generate_main(
     n_classes = 3 if dataset == "chsims" else 4
     spk_l = _labelled_speakers(dataset, sizes, rng)
 
+    prior_l = labelled_prior(dataset)
     if dataset == "chsims":
-        prior_l = CHSIMS_PRIOR
         n_tr, n_va, n_te = sizes.chsims_split
         n_l, n_u = n_tr + n_va + n_te, sizes.chsims_unlabelled
         speaker_of_l = rng.integers(0, len(spk_l), n_l)
         split = np.array([0] * n_tr + [1] * n_va + [2] * n_te)
         rng.shuffle(split)
     else:
-        prior_l = IEMOCAP_COUNTS / IEMOCAP_COUNTS.sum()
         n_l, n_u = sizes.iemocap_labelled, sizes.iemocap_unlabelled
         held_out = sizes.iemocap_test_speakers
         speaker_of_l = rng.integers(0, 10, n_l)

@@ -473,6 +473,12 @@ def test_the_power_rows_train_more_seeds_and_their_claims_pair_them_all(tmp_path
     by_rows = {(c["a"], c["b"]): c for c in results["claims"]}
     assert by_rows["supervised", "dcmkt"]["seeds"] == [0, 1, 2, 3, 4, 5]
     assert by_rows["dcmkt_finetune", "dcmkt"]["seeds"] == [0, 1, 2, 3, 4, 5]
+    for row in ("supervised", "dcmkt"):  # the calibration reads every seed, the tables 0-4
+        calibration = results["calibration"]["iemocap"][row]
+        f1 = [100 * runs[row][str(s)]["metrics"]["F1"] for s in range(6)]
+        assert calibration["seeds"] == 6
+        assert calibration["measured"] == pytest.approx(float(np.mean(f1)))
+        assert calibration["measured"] != pytest.approx(float(np.mean(f1[:5])))
     report = (tmp_path / "report.md").read_text()
     assert "(more in claims of iemocap: see their seeds column)" in report
     # without --power-seeds on tiny, DCMKT trains the run's seeds only
