@@ -361,3 +361,61 @@ def test_standardize_uses_the_training_splits_statistics_for_every_split():
     assert all(torch.equal(out.lengths[k], corpus.lengths[k]) for k in corpus.lengths)
     assert all(torch.equal(out.y[k], corpus.y[k]) for k in corpus.y)
     assert all(torch.equal(corpus.x[k], before[k]) for k in before)  # the input is left as it was
+
+
+# --- batches cut to their longest clip (pipeline version 8) ----------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    batch=st.integers(1, 6),
+    time=st.integers(1, 12),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_cutting_a_batch_to_its_longest_clip_leaves_the_encoders_output(batch, time, seed):
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = pipeline.make_model(small_corpus(), RECIPE).eval()
+    x = torch.randn(batch, time, model.input_dim, generator=g)
+    lengths = torch.randint(0, time + 1, (batch,), generator=g)
+    cut, same = pipeline.trim_frames(x, lengths)
+    assert cut.shape[1] == max(1, int(lengths.max())) and same is lengths
+    assert torch.equal(cut, x[:, : cut.shape[1]])  # a view of the valid frames, not a copy
+    with torch.no_grad():
+        torch.testing.assert_close(model(cut, lengths), model(x, lengths), rtol=1e-5, atol=1e-5)
+
+
+def test_cutting_a_valid_frame_would_change_the_output():
+    """The property above can fail: the encoder does read every valid frame."""
+    torch.manual_seed(0)
+    model = pipeline.make_model(small_corpus(), RECIPE).eval()
+    x = torch.randn(3, 8, model.input_dim)
+    lengths = torch.tensor([8, 5, 2])
+    with torch.no_grad():
+        short = model(x[:, :7], lengths.clamp(max=7))
+        assert not torch.allclose(short[0], model(x, lengths)[0], atol=1e-5)
+
+
+def test_a_step_is_cut_to_the_longest_clip_of_its_labelled_and_unlabelled_batches():
+    corpus = small_corpus()
+    data = pipeline.RunData(corpus, torch.device("cpu"))
+    longest_l = int(corpus.lengths["train"][:2].max())
+    longest_u = int(corpus.lengths["unlabelled"][:3].max())
+    frames = data.frames(torch.arange(2), torch.arange(3))
+    assert frames == max(longest_l, longest_u)
+    x = data.features(data.x_u, torch.arange(3), torch.arange(3), frames)
+    assert x.shape[1] == frames and x.dtype == torch.float32
+    assert data.frames(torch.arange(0), torch.arange(0)) == 1  # never an empty time axis
+
+
+def test_evaluation_predicts_what_it_did_on_the_padded_batches(monkeypatch: pytest.MonkeyPatch):
+    corpus = small_corpus()
+    torch.manual_seed(0)
+    model = pipeline.make_model(corpus, RECIPE)
+    x = corpus.x["test"]
+    x = torch.cat([x, torch.randn(x.shape[0], 5, x.shape[2])], dim=1)  # 5 frames to cut
+    args = (x, corpus.lengths["test"], corpus.y["test"], len(corpus.classes))
+    cut = pipeline.evaluate(model, *args, torch.device("cpu"))
+    monkeypatch.setattr(pipeline, "trim_frames", lambda x, lengths: (x, lengths))
+    padded = pipeline.evaluate(model, *args, torch.device("cpu"))
+    assert torch.equal(cut[2], padded[2]) and cut[0] == padded[0]
