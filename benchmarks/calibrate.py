@@ -11,7 +11,8 @@ code (:func:`benchmarks.reproduce_paper.main`, every core busy), and prints what
 
 Each knob setting gets its own folder under ``--out`` (finished runs are reused, so a second
 call with more seeds only trains the new ones), and every measurement is appended as one JSON
-line to ``<out>/fits.jsonl``: the knobs, the seeds, each method's mean F1, the paper's targets
+line to ``<out>/fits.jsonl``: the knobs, the seeds, each method's mean F1 over every seed it
+ran (as the main job's calibration table), the paper's targets
 and the headroom with its 95% interval. A fit recorded in :data:`benchmarks.corpus.KNOBS` and
 docs/pages/reproducing.md names the command that produced it.
 """
@@ -27,7 +28,7 @@ from typing import Any, cast
 
 from benchmarks import corpus as corpus_mod
 from benchmarks import reproduce_paper
-from benchmarks.report import PAPER
+from benchmarks.report import PAPER, collect
 
 CALIBRATION_ROWS = ("supervised", "dcmkt")
 """The two rows per dataset a knob may be fitted to (their paper F1 is in ``report.PAPER``)."""
@@ -76,8 +77,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="training seeds of every row (an interval needs at least 5)")  # fmt: skip
     parser.add_argument("--headroom-seeds", type=int, default=None, metavar="N",
                         help="seeds of the supervised and oracle rows, as the main job's "
-                        "--headroom-seeds: the headroom's interval is taken over N seeds, the "
-                        "printed F1 of every row over --seeds (default: the main job's, "
+                        "--headroom-seeds: the headroom's interval and those rows' printed F1 are "
+                        "taken over N seeds, every other row's over --seeds (default: the main job's, "
                         f"{reproduce_paper.HEADROOM_SEEDS} on quick)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/calibrate"),
                         help="folder of every setting's runs and of fits.jsonl")  # fmt: skip
@@ -95,10 +96,18 @@ def setting_folder(out: Path, dataset: str, profile: str, knobs: corpus_mod.Knob
 
 
 def summarise(results: dict[str, Any], dataset: str, methods: list[str]) -> dict[str, Any]:
-    """The fit record of one setting from the main job's ``results.json``."""
-    rows = results["summary"][dataset]
+    """The fit record of one setting from the main job's ``results.json``.
+
+    A row's measured F1 is its mean over every seed it ran (``measured_seeds``), as the main
+    job's calibration table reads it: the supervised and oracle rows train the headroom's
+    seeds, more than ``--seeds``.
+    """
+    ran = cast(dict[str, dict[str, dict[str, Any]]], results["runs"])[dataset]
+    every_seed = {m: {int(s): r for s, r in ran[m].items()} for m in methods if m in ran}
+    rows = collect({dataset: every_seed})[dataset]
     return {
-        "measured_f1": {m: rows[m]["F1"]["mean"] for m in methods if m in rows},
+        "measured_f1": {m: rows[m]["F1"]["mean"] for m in every_seed},
+        "measured_seeds": {m: len(seeds) for m, seeds in every_seed.items()},
         "paper_f1": {m: PAPER[dataset][m][0] for m in CALIBRATION_ROWS},
         "headroom": results["headroom"].get(dataset),
     }
@@ -144,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     for method, f1 in record["measured_f1"].items():
         target = record["paper_f1"].get(method)
         paper = f" (paper {target:.2f}, {f1 - target:+.2f})" if target is not None else ""
-        print(f"{args.dataset} {method}: F1 {f1:.2f}{paper}")
+        seeds = record["measured_seeds"][method]
+        print(f"{args.dataset} {method}: F1 {f1:.2f} over {seeds} seeds{paper}")
     head = record["headroom"]
     if head and head["mean_diff"] is not None:
         print(

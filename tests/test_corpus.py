@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import calibrate, learning_curve, pipeline
+from benchmarks import calibrate, learning_curve, pipeline, report
 from benchmarks import corpus as corpus_mod
 from benchmarks.synth_audio import SAMPLE_RATE, make_speaker, spectral_signature, synthesize
 
@@ -144,6 +144,7 @@ def test_calibrate_records_each_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert record["knobs"]["expressiveness"] == corpus_mod.KNOB_VALUES["chsims"].expressiveness
     assert set(record["measured_f1"]) == {"supervised", "dcmkt", "oracle"}
     assert record["paper_f1"] == {"supervised": 42.94, "dcmkt": 36.58}
+    assert record["measured_seeds"] == {"supervised": 1, "dcmkt": 1, "oracle": 1}
     assert record["headroom"]["verdict"] == "not testable"  # one seed
     assert record["headroom_seeds"] == [0]  # the tiny profile adds none
     assert record["pipeline"] == pipeline.PIPELINE_VERSION
@@ -151,6 +152,20 @@ def test_calibrate_records_each_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     folder = calibrate.setting_folder(tmp_path, "chsims", "tiny", corpus_mod.KNOB_VALUES["chsims"])
     assert "clip_noise0.5" in folder.name
     assert (folder / "runs" / "chsims" / "oracle" / "seed0.json").exists()
+
+
+def test_a_fit_reads_every_seed_a_row_ran_as_the_reports_calibration_does():
+    """The supervised and oracle rows train the headroom's seeds, more than ``--seeds``."""
+
+    def run(f1: float) -> dict[str, object]:
+        return {"metrics": {m: f1 for m in report.METRICS}}
+
+    runs = {"supervised": {str(s): run(0.40 + 0.01 * s) for s in range(10)},
+            "dcmkt": {str(s): run(0.30) for s in range(5)}}  # fmt: skip
+    results = {"runs": {"chsims": runs}, "headroom": {}}
+    record = calibrate.summarise(results, "chsims", ["supervised", "dcmkt", "oracle"])
+    assert record["measured_f1"] == pytest.approx({"supervised": 44.5, "dcmkt": 30.0})
+    assert record["measured_seeds"] == {"supervised": 10, "dcmkt": 5}  # oracle did not run
 
 
 def _probe_corpus(labels: np.ndarray, shift: float) -> dict[str, np.ndarray]:
