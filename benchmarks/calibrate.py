@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = setting_folder(args.out, args.dataset, args.profile, knobs)
     command = ["--dataset", args.dataset, "--methods", *args.methods, "--out", str(folder)]
     command += ["--seeds", *map(str, args.seeds), "--profile", args.profile]
-    command += ["--power-seeds", "0"]  # a fit reads every row over --seeds only
+    command += ["--power-seeds", "0"]  # no DCMKT seeds beyond --seeds (the headroom's stay)
     if args.headroom_seeds is not None:
         command += ["--headroom-seeds", str(args.headroom_seeds)]
     if args.jobs is not None:

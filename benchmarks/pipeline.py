@@ -82,8 +82,11 @@ from sertoolkit.taxonomy import (
 # validation clips (corpus.Sizes.extra_val), which select each run's model and stop it.
 # 8: every batch is cut to its longest clip's valid frames before the encoder (trim_frames):
 # the same function of the same inputs, but dropout (the weak view's and the encoder's) draws
-# over fewer frames, so every draw after the first step's differs.
-PIPELINE_VERSION = 8
+# over fewer frames from the first step on, and so do the unlabelled views' SpecAugment masks
+# after it (their stream is the weak view's). 9: the cut reads only the batches the method's
+# encoder sees (a supervised run no longer depends on the unlabelled clips' lengths), and
+# 3,000 more CH-SIMS-like test clips (corpus.Sizes.extra_test).
+PIPELINE_VERSION = 9
 LAMBDA_U = 0.1  # Sec. 4.2
 EPSILONS = (0.0, 0.5, 0.9)  # FF1's epsilon sweep (Fig. 4a); 1.0 is "add CMKT pseudo-labels"
 ALPHAS = (0.2, 0.4, 0.8)  # FF2's alpha sweep (Fig. 4b); 1.0 is FixMatch
@@ -239,7 +242,8 @@ class Family(abc.ABC):
     (Sec. 3.1). Its first epochs are then the supervised run's, exactly (a paired design).
     """
 
-    #: the batches SpecAugment sees in one step, in call order (read under torchrun)
+    #: the batches SpecAugment sees in one step, in call order (read under torchrun): the
+    #: batches the encoder trains on, whose longest clip sets the step's frames
     augments: ClassVar[tuple[str, ...]] = ("labelled",)
     #: trains on labelled data, so continues the supervised warm start
     warm_start: ClassVar[bool] = True
@@ -951,7 +955,10 @@ class RunData:
     Every batch is cut to the valid frames of its longest clip (:meth:`frames`,
     :func:`trim_frames`): the padding after them never reaches the encoder's output, and
     skipping it halves the encoder's work on the quick profile (clips of 6-13 valid frames
-    padded to 27). The lengths it reads stay on the CPU, so the cut costs no device sync.
+    padded to 27). The batches a method runs through the encoder together share one length,
+    counted over those batches only (:attr:`Family.augments`), so a supervised run does not
+    depend on the unlabelled clips. The lengths it reads stay on the CPU, so the cut costs
+    no device sync.
 
     The small per-clip tensors (lengths, labels, face evidence, the hidden truth for
     telemetry) are copied to the device once per run; so are the features when they take at
@@ -988,13 +995,15 @@ class RunData:
             return perm
         return perm.pin_memory().to(self.device, non_blocking=True)
 
-    def frames(self, labelled: Tensor, unlabelled: Tensor) -> int:
+    def frames(self, labelled: Tensor | None, unlabelled: Tensor | None) -> int:
         """The valid frames of the longest clip of a step's labelled and unlabelled batches
-        (CPU indices; under torchrun the *global* batches, so every rank cuts its share to
-        the same length, as one process would), at least 1."""
+        (CPU indices; ``None``: a batch not counted; under torchrun the *global* batches, so
+        every rank cuts its share to the same length, as one process would), at least 1."""
         longest = max(
-            int(self.len_l_host[labelled].max()) if len(labelled) else 0,
-            int(self.len_u_host[unlabelled].max()) if len(unlabelled) else 0,
+            int(self.len_l_host[labelled].max()) if labelled is not None and len(labelled) else 0,
+            int(self.len_u_host[unlabelled].max())
+            if unlabelled is not None and len(unlabelled)
+            else 0,
         )
         return max(1, longest)
 
@@ -1176,6 +1185,7 @@ def train_run(
             telemetry, elapsed = state["telemetry"], state["seconds"]
             progress((first_epoch - own_first) * steps_per_epoch)
     u_perm_dev = data.indices(u_perm)
+    reads_l, reads_u = "labelled" in family.augments, "unlabelled" in family.augments
     for epoch in range(first_epoch, recipe.epochs):
         if ctx.active:  # the encoder's dropout: per rank, rank-independently reproducible
             _manual_seed(hash((seed, epoch, ctx.rank)) % 2**62)
@@ -1206,12 +1216,15 @@ def train_run(
             # batch, or fewer than 32 unlabelled clips): DDP averages ranks, so reweight. A rank
             # whose labelled share is empty runs one stand-in example at weight 0, so every
             # rank's backward covers the same parameters (DDP's buckets must match)
-            frames_now = data.frames(li_full, ui_full)
+            # the batches the encoder sees share one length, their longest clip's; a batch
+            # the method does not read (a supervised run's unlabelled one) never sets it
+            frames_l = data.frames(li_full, ui_full if reads_u else None)
+            frames_u = data.frames(li_full if reads_l else None, ui_full)
             step = Step(
-                x_l=data.features(data.x_l, li, li_dev, frames_now),
+                x_l=data.features(data.x_l, li, li_dev, frames_l),
                 len_l=data.len_l[li_dev],
                 y_l=data.y_l[li_dev],
-                x_u=data.features(data.x_u, ui, ui_dev, frames_now),
+                x_u=data.features(data.x_u, ui, ui_dev, frames_u),
                 len_u=data.len_u[ui_dev],
                 visual=data.visual[ui_dev],
                 visual_valid=data.visual_valid[ui_dev],

@@ -48,7 +48,7 @@ from benchmarks import corpus as corpus_mod
 SCALE_DOWN = {
     "paper": "none: the paper's sizes (EmoVoxCeleb capped at 50,000 clips), the paper's encoder (512 x 8 heads x 8 blocks), 555 x 512 STFT features.",
     "quick": (
-        "labelled sets of 340 / 400 / 1,000 clips (CH-SIMS-like train / validation / test) and "
+        "labelled sets of 340 / 400 / 4,000 clips (CH-SIMS-like train / validation / test) and "
         "about 320 / 400 / 4,000 (IEMOCAP-like: sessions 1-4 / session 5 / 4 held-out speakers), "
         "3,400 and 4,000 unlabelled clips (before the IEMOCAP-like face filter), clips of 1.0-2.6 s, "
         "2,400 face images; STFT log magnitudes (555 x 512) cut to the lowest 64 bins (0-2 kHz) and "

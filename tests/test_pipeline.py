@@ -7,9 +7,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_resume import RECIPE, small_corpus
+from test_resume import RECIPE, assert_same_run, small_corpus
+from torch import nn
 
 from benchmarks import pipeline
+from benchmarks.corpus import Corpus
 from sertoolkit.augment import SpecAugment
 from sertoolkit.schedules import PaperSchedule
 
@@ -50,8 +52,13 @@ def test_every_method_of_a_seed_sees_the_supervised_runs_labelled_stream(
     views = _labelled_views(monkeypatch, method, 4)
     steps = pipeline.steps_of(small_corpus(), RECIPE)
     assert len(reference) == len(views) == steps + 1
-    for a, b in zip(reference, views, strict=True):
-        assert torch.equal(a, b)
+    assert torch.equal(reference[0], views[0])  # the initial weights
+    for a, b in zip(reference[1:], views[1:], strict=True):
+        # a method that reads unlabelled clips too cuts its batches at the longest clip of
+        # both, the supervised run at the longest labelled one: the shorter holds every
+        # valid labelled frame
+        frames = min(a.shape[1], b.shape[1])
+        assert torch.equal(a[:, :frames], b[:, :frames])
 
 
 def test_another_seed_gives_another_labelled_stream(monkeypatch: pytest.MonkeyPatch):
@@ -419,3 +426,75 @@ def test_evaluation_predicts_what_it_did_on_the_padded_batches(monkeypatch: pyte
     monkeypatch.setattr(pipeline, "trim_frames", lambda x, lengths: (x, lengths))
     padded = pipeline.evaluate(model, *args, torch.device("cpu"))
     assert torch.equal(cut[2], padded[2]) and cut[0] == padded[0]
+
+
+def _padded_corpus() -> Corpus:
+    """:func:`small_corpus` with 6 frames of noise after every clip's 12: every batch is cut."""
+    corpus = small_corpus()
+    g = torch.Generator().manual_seed(1)
+    corpus.x = {k: torch.cat([v, torch.randn(v.shape[0], 6, v.shape[2], generator=g)], dim=1)
+                for k, v in corpus.x.items()}  # fmt: skip
+    return corpus
+
+
+@pytest.mark.parametrize("method", ["supervised", "pi_model", "temporal_ensembling"])
+def test_a_run_on_cut_batches_learns_what_it_learns_on_padded_ones(
+    monkeypatch: pytest.MonkeyPatch, method: str
+):
+    """Without dropout (whose draws count frames), cutting every batch to its longest clip
+    changes nothing but floating-point summation order: the same curve, predictions and
+    weights (SpecAugment's masks are the same draws on either)."""
+    make_model = pipeline.make_model
+
+    def without_dropout(corpus: Corpus, recipe: pipeline.Recipe) -> nn.Module:
+        model = make_model(corpus, recipe)
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = 0.0
+        return model
+
+    monkeypatch.setattr(pipeline, "make_model", without_dropout)
+    widths: list[int] = []
+    features = pipeline.RunData.features
+
+    def recording(self: pipeline.RunData, x: torch.Tensor, *args: object) -> torch.Tensor:
+        out = features(self, x, *args)  # pyright: ignore[reportArgumentType]
+        widths.append(out.shape[1])
+        return out
+
+    monkeypatch.setattr(pipeline.RunData, "features", recording)
+    run = lambda: pipeline.train_run(  # noqa: E731
+        pipeline.METHODS[method], _padded_corpus(), RECIPE, 3, torch.device("cpu")
+    )
+    cut, cut_state = run()
+    assert max(widths) <= 12 < 18  # every batch was cut (clips have at most 12 frames)
+    monkeypatch.setattr(pipeline.RunData, "frames", lambda self, labelled, unlabelled: 18)
+    monkeypatch.setattr(pipeline, "trim_frames", lambda x, lengths: (x, lengths))
+    padded, padded_state = run()
+    assert cut.predictions == padded.predictions
+    np.testing.assert_allclose(cut.val_curve, padded.val_curve, atol=1e-6)
+    d = RECIPE.d_model
+    for k, v in padded_state.items():
+        ours = cut_state[k]
+        if k.endswith("in_proj_bias"):
+            # the key bias adds one constant to every score of a query, which the softmax
+            # removes: its gradient is rounding noise, which Adamax scales to full steps
+            ours, v = torch.cat([ours[:d], ours[2 * d :]]), torch.cat([v[:d], v[2 * d :]])
+        torch.testing.assert_close(ours, v, rtol=1e-4, atol=1e-4, msg=k)
+
+
+def test_a_supervised_run_does_not_depend_on_the_unlabelled_clips_lengths():
+    """Its batches are cut at the longest *labelled* clip (here 6 frames, where unlabelled
+    clips reach 12): shorter unlabelled clips leave every dropout draw, and so the whole
+    run, as it was."""
+
+    def corpus(unlabelled_max: int) -> Corpus:
+        c = _padded_corpus()
+        c.lengths["train"] = c.lengths["train"].clamp(max=6)
+        c.lengths["unlabelled"] = c.lengths["unlabelled"].clamp(max=unlabelled_max)
+        return c
+
+    supervised = pipeline.METHODS["supervised"]
+    reference = pipeline.train_run(supervised, corpus(12), RECIPE, 4, torch.device("cpu"))
+    other = pipeline.train_run(supervised, corpus(4), RECIPE, 4, torch.device("cpu"))
+    assert_same_run(*other, *reference)
