@@ -297,7 +297,8 @@ def test_the_wild_prior_changes_the_wild_clips_and_not_the_labelled_ones(
 def _old_features(
     clips: list[np.ndarray], sizes: corpus_mod.Sizes
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The features as computed before the bins were cut first: every bin fixed, then cut."""
+    """The features as computed before the bins were cut first and the one-sided spectrum
+    used: every bin of the two-sided spectrum fixed, then cut."""
     import torch
 
     from sertoolkit.features import SpectrogramFeatures, fix_length
@@ -312,12 +313,14 @@ def _old_features(
     return feats.to(torch.float16).numpy(), frames.numpy()
 
 
-def test_features_cut_their_bins_first_without_changing_a_value():
+@pytest.mark.parametrize("bins", [64, 257, 258])
+def test_features_cut_their_bins_first_without_changing_a_value(bins: int):
+    # 64: the quick profile's; 257: the most the one-sided spectrum holds; 258: two-sided
     rng = np.random.default_rng(3)
     speaker = make_speaker(0, False, rng)
     # lengths around the 555-frame cut: shorter, longer, and one of each in a batch
     clips = [synthesize("angry", speaker, d, rng) for d in (0.4, 5.7, 1.3)]
-    sizes = corpus_mod.PROFILES["quick"]
+    sizes = replace(corpus_mod.PROFILES["quick"], bins=bins)
     x, lengths = corpus_mod._features(clips, sizes, lambda n: None)
     x_old, lengths_old = _old_features(clips, sizes)
     np.testing.assert_array_equal(x.numpy(), x_old)
