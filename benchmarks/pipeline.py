@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
 import torch
@@ -228,6 +228,10 @@ class Run:
     ensemble: TemporalEnsembling | None = None
 
 
+Batch = Literal["labelled", "unlabelled"]
+"""One of a training step's two batches (:attr:`Family.augments`)."""
+
+
 class Family(abc.ABC):
     """A method family: the loss of one step, i.e. the labelled term and the family's own
     unlabelled term.
@@ -244,7 +248,7 @@ class Family(abc.ABC):
 
     #: the batches SpecAugment sees in one step, in call order (read under torchrun): the
     #: batches the encoder trains on, whose longest clip sets the step's frames
-    augments: ClassVar[tuple[str, ...]] = ("labelled",)
+    augments: ClassVar[tuple[Batch, ...]] = ("labelled",)
     #: trains on labelled data, so continues the supervised warm start
     warm_start: ClassVar[bool] = True
 
@@ -689,8 +693,14 @@ class RunResult:
     predictions: list[int] = field(default_factory=list)  # per test clip, in split order
 
 
-def trim_frames(x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-    """``x`` cut to the valid frames of its longest example (at least one frame).
+def longest_clip(*lengths: Tensor) -> int:
+    """The valid frames of the longest clip in any of ``lengths`` (host tensors), at least 1:
+    a batch cut to it keeps every valid frame and never has an empty time axis."""
+    return max([1, *(int(n.max()) for n in lengths if n.numel())])
+
+
+def trim_frames(x: Tensor, lengths: Tensor) -> Tensor:
+    """``x`` cut to the valid frames of its longest example (at least one frame; a view).
 
     The frames after every example's valid ones are padding, which the encoder masks: its
     output is the same function of the valid frames either way, and cutting them saves the
@@ -699,11 +709,9 @@ def trim_frames(x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
 
     Shape:
         - x: ``(batch, time, dim)``; lengths: ``(batch,)``; output ``(batch, time', dim)``
-          with ``time' = max(1, lengths.max())`` (at most ``time``), and ``lengths``.
+          with ``time' =`` :func:`longest_clip` ``(lengths)`` (at most ``time``).
     """
-    if x.shape[0] == 0:
-        return x, lengths
-    return x[:, : max(1, int(lengths.max()))], lengths
+    return x[:, : longest_clip(lengths)]
 
 
 @torch.no_grad()
@@ -727,7 +735,7 @@ def evaluate(
     x, lengths, y = x[part], lengths[part], y[part]
     preds: list[Tensor] = []
     for s in range(0, x.shape[0], 256):
-        xs, ns = trim_frames(x[s : s + 256], lengths[s : s + 256])
+        xs, ns = trim_frames(x[s : s + 256], lengths[s : s + 256]), lengths[s : s + 256]
         preds.append(model(xs.to(device).float(), ns.to(device)).argmax(1))
     pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long, device=device)
     cm = ctx.all_sum(confusion_matrix(pred, y.to(device), classes))
@@ -999,13 +1007,10 @@ class RunData:
         """The valid frames of the longest clip of a step's labelled and unlabelled batches
         (CPU indices; ``None``: a batch not counted; under torchrun the *global* batches, so
         every rank cuts its share to the same length, as one process would), at least 1."""
-        longest = max(
-            int(self.len_l_host[labelled].max()) if labelled is not None and len(labelled) else 0,
-            int(self.len_u_host[unlabelled].max())
-            if unlabelled is not None and len(unlabelled)
-            else 0,
-        )
-        return max(1, longest)
+        parts = [self.len_l_host[labelled]] if labelled is not None else []
+        if unlabelled is not None:
+            parts.append(self.len_u_host[unlabelled])
+        return longest_clip(*parts)
 
     def features(self, x: Tensor, cpu_idx: Tensor, dev_idx: Tensor, frames: int) -> Tensor:
         """Rows of ``x`` (``x_l`` or ``x_u``), cut to their first ``frames`` frames, as float32

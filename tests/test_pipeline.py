@@ -385,9 +385,10 @@ def test_cutting_a_batch_to_its_longest_clip_leaves_the_encoders_output(batch, t
     model = pipeline.make_model(small_corpus(), RECIPE).eval()
     x = torch.randn(batch, time, model.input_dim, generator=g)
     lengths = torch.randint(0, time + 1, (batch,), generator=g)
-    cut, same = pipeline.trim_frames(x, lengths)
-    assert cut.shape[1] == max(1, int(lengths.max())) and same is lengths
-    assert torch.equal(cut, x[:, : cut.shape[1]])  # a view of the valid frames, not a copy
+    cut = pipeline.trim_frames(x, lengths)
+    assert cut.shape[1] == max(1, int(lengths.max())) == pipeline.longest_clip(lengths)
+    assert torch.equal(cut, x[:, : cut.shape[1]])  # the first frames
+    assert cut.data_ptr() == x.data_ptr()  # a view, not a copy
     with torch.no_grad():
         torch.testing.assert_close(model(cut, lengths), model(x, lengths), rtol=1e-5, atol=1e-5)
 
@@ -423,7 +424,7 @@ def test_evaluation_predicts_what_it_did_on_the_padded_batches(monkeypatch: pyte
     x = torch.cat([x, torch.randn(x.shape[0], 5, x.shape[2])], dim=1)  # 5 frames to cut
     args = (x, corpus.lengths["test"], corpus.y["test"], len(corpus.classes))
     cut = pipeline.evaluate(model, *args, torch.device("cpu"))
-    monkeypatch.setattr(pipeline, "trim_frames", lambda x, lengths: (x, lengths))
+    monkeypatch.setattr(pipeline, "trim_frames", lambda x, lengths: x)
     padded = pipeline.evaluate(model, *args, torch.device("cpu"))
     assert torch.equal(cut[2], padded[2]) and cut[0] == padded[0]
 
@@ -469,7 +470,7 @@ def test_a_run_on_cut_batches_learns_what_it_learns_on_padded_ones(
     cut, cut_state = run()
     assert max(widths) <= 12 < 18  # every batch was cut (clips have at most 12 frames)
     monkeypatch.setattr(pipeline.RunData, "frames", lambda self, labelled, unlabelled: 18)
-    monkeypatch.setattr(pipeline, "trim_frames", lambda x, lengths: (x, lengths))
+    monkeypatch.setattr(pipeline, "trim_frames", lambda x, lengths: x)
     padded, padded_state = run()
     assert cut.predictions == padded.predictions
     np.testing.assert_allclose(cut.val_curve, padded.val_curve, atol=1e-6)
