@@ -44,8 +44,8 @@ KNOBS: dict[str, str] = {
     "CH-SIMS sizes (paper profile)": "2,281 clips, official split 1,368 / 456 / 457 (Table 1; Yu et al. 2020)",
     "iQIYI-VID-like unlabelled size (paper profile)": "14,502 clips (Sec. 4.1)",
     "IEMOCAP sizes (paper profile)": "5,531 utterances: 1,708 neutral, 1,636 happy, 1,103 angry, 1,084 sad (Sec. 4.1)",
-    "IEMOCAP speakers": "10 (5 sessions x F/M); 8 train (sessions 1-4), Ses05F validation, Ses05M test (Sec. 4.1) in the paper profile; the quick profile tests on 4,000 clips of 4 held-out speakers and validates on session 5 (about 400 clips; one 38-clip speaker could not detect the paper's effects, issue #12)",
-    "test splits (quick profile)": "4,000 clips for both (the paper's are 457 and about 1,000): evaluation is one forward pass, and the paired differences' test-set noise shrinks with it (issue #12). The last 3,000 of each (Sizes.extra_test; IEMOCAP-like since pipeline version 6, CH-SIMS-like since 9) come from random streams of their own, so every other clip, and every run's training, is what it was with 1,000: the IEMOCAP-like claims against DCMKT were mostly test-clip noise at 1,000 (bootstrap standard error 1.89-2.02 points from clips alone, 1.25-1.41 from 5 seeds alone), and at 1,000 the CH-SIMS-like MDE was 4.02 (clips alone 1.75-3.93 per claim)",
+    "IEMOCAP speakers": "10 (5 sessions x F/M); 8 train (sessions 1-4), Ses05F validation, Ses05M test (Sec. 4.1) in the paper profile; the quick profile tests on 6,000 clips of 4 held-out speakers and validates on session 5 (about 400 clips; one 38-clip speaker could not detect the paper's effects, issue #12)",
+    "test splits (quick profile)": "4,000 CH-SIMS-like and 6,000 IEMOCAP-like clips (the paper's are 457 and about 1,000): evaluation is one forward pass, and the paired differences' test-set noise shrinks with it (issue #12). All but the first 1,000 of each (Sizes.extra_test; IEMOCAP-like 3,000 since pipeline version 6 and 5,000 since 10, CH-SIMS-like 3,000 since 9) come from random streams of their own, so every other clip, and every run's training, is what it was with 1,000; at 4,000 the IEMOCAP-like MDE was 4.02 (python benchmarks/power_parts.py projected 3.63 for 1.5 times the clips); the IEMOCAP-like claims against DCMKT were mostly test-clip noise at 1,000 (bootstrap standard error 1.89-2.02 points from clips alone, 1.25-1.41 from 5 seeds alone), and at 1,000 the CH-SIMS-like MDE was 4.02 (clips alone 1.75-3.93 per claim)",
     "validation splits (quick profile)": "400 clips CH-SIMS-like, about 400 IEMOCAP-like (session 5; the paper validates on 456 CH-SIMS clips and on Ses05F): the IEMOCAP-like split had about 80 until pipeline version 7, which adds 320 (Sizes.extra_val) from random streams of their own, so every other clip is what it was. With 80 clips (20 per class) each run's best epoch was picked by noise: DCMKT's validation UA sat at 0.25 with single-epoch spikes, and its test F1 spread from 14.5 to 31.2 over seeds (issue #12, item 4; docs/pages/reproducing.md)",
     "EmoVoxCeleb-like unlabelled size (paper profile)": "50,000 clips, capped (the real set has over 1 million, Table 1)",
     "CH-SIMS clip length": "mean 3.67 s (Sec. 4.1): U(1.5, 5.8) s in the paper profile",
@@ -215,7 +215,7 @@ PROFILES: dict[str, Sizes] = {
     "paper": Sizes((1368, 456, 457), 14502, 5531, 50000, 15339, (1.5, 5.8), 48, 1, 512),
     "quick": Sizes(
         (340, 400, 1000), 3400, 400, 4000, 2400, (1.0, 2.6), 32, 20, 64, 1000, 4,
-        extra_test=(3000, 3000), extra_val=(0, 320),
+        extra_test=(3000, 5000), extra_val=(0, 320),
     ),
     "tiny": Sizes((24, 12, 12), 40, 40, 40, 120, (0.5, 0.9), 32, 10, 64),
 }

@@ -85,8 +85,9 @@ from sertoolkit.taxonomy import (
 # over fewer frames from the first step on, and so do the unlabelled views' SpecAugment masks
 # after it (their stream is the weak view's). 9: the cut reads only the batches the method's
 # encoder sees (a supervised run no longer depends on the unlabelled clips' lengths), and
-# 3,000 more CH-SIMS-like test clips (corpus.Sizes.extra_test).
-PIPELINE_VERSION = 9
+# 3,000 more CH-SIMS-like test clips (corpus.Sizes.extra_test). 10: 2,000 more IEMOCAP-like
+# test clips (corpus.Sizes.extra_test); training is version 9's.
+PIPELINE_VERSION = 10
 LAMBDA_U = 0.1  # Sec. 4.2
 EPSILONS = (0.0, 0.5, 0.9)  # FF1's epsilon sweep (Fig. 4a); 1.0 is "add CMKT pseudo-labels"
 ALPHAS = (0.2, 0.4, 0.8)  # FF2's alpha sweep (Fig. 4b); 1.0 is FixMatch

@@ -327,13 +327,14 @@ def test_synthesis_units_come_in_order_of_priority_and_wait_for_what_they_need(t
 
     args = rp.parse_args(["--profile", "quick", "--out", str(tmp_path)])
     units = rp.synthesis_units(["chsims", "iemocap"], args)
-    chunks = [rp.ChunkUnit(d, 2, i) for d in ("chsims", "iemocap") for i in range(6)]
+    chunks = [rp.ChunkUnit("chsims", 2, i) for i in range(6)]
+    chunks += [rp.ChunkUnit("iemocap", 2, i) for i in range(10)]
     assert units == [
         rp.CorpusUnit("iemocap"),  # the larger corpus first
         rp.CorpusUnit("chsims"),
         rp.VisualUnit("chsims"),  # the first dataset trains the face model
         rp.VisualUnit("iemocap"),
-        *chunks,  # each dataset's 3,000 test clips in chunks of 500
+        *chunks,  # 3,000 and 5,000 extra test clips in chunks of 500
         rp.ChunkUnit("iemocap", 1, 0),  # then 320 IEMOCAP-like validation clips
     ]
     needs = {u: rp.unit_needs(u, ["chsims", "iemocap"]) for u in units}
