@@ -350,7 +350,8 @@ def _features(
         with torch.no_grad():
             feats, frames = extractor(wav, n)
             # the bins the scale-down keeps, cut before fixing the length: the same values,
-            # without fixing the 448 bins (of 512) that the quick profile discards
+            # without fixing the bins that the profile discards (193 of the one-sided 257
+            # on the quick profile)
             feats, frames = fix_length(feats[:, :, : sizes.bins], 555, lengths=frames)
             feats, frames = scale_down(feats, frames, sizes, cut_bins=False)
         out.append(feats.to(torch.float16))

@@ -736,7 +736,8 @@ def evaluate(
     x, lengths, y = x[part], lengths[part], y[part]
     preds: list[Tensor] = []
     for s in range(0, x.shape[0], 256):
-        xs, ns = trim_frames(x[s : s + 256], lengths[s : s + 256]), lengths[s : s + 256]
+        ns = lengths[s : s + 256]
+        xs = trim_frames(x[s : s + 256], ns)
         preds.append(model(xs.to(device).float(), ns.to(device)).argmax(1))
     pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long, device=device)
     cm = ctx.all_sum(confusion_matrix(pred, y.to(device), classes))
