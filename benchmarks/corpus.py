@@ -151,7 +151,7 @@ KNOB_VALUES: dict[str, Knobs] = {
     "chsims": Knobs(
         expressiveness=0.8, domain_gap=0.0, clip_noise=1.5, signature_db=1.0, wild_prior=0.0
     ),
-    "iemocap": Knobs(expressiveness=0.8, domain_gap=0.25, signature_db=1.5),
+    "iemocap": Knobs(expressiveness=0.8, domain_gap=0.0, signature_db=1.5),
 }
 """The knobs every run uses, per dataset; each fit and its target is recorded in
 :data:`KNOBS`. Tests and experiments may replace an entry; generated corpora are cached

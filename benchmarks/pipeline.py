@@ -89,7 +89,8 @@ from sertoolkit.taxonomy import (
 # test clips (corpus.Sizes.extra_test); training is version 9's.
 # 11: the RAF-DB stand-in from a stream of its own (corpus.rafdb_stand_in), so the shared
 # face model no longer moves with the CH-SIMS-like knobs; the CH-SIMS-like corpus with
-# headroom (wild prior 0, a 1 dB signature, clip noise 1.5).
+# headroom (wild prior 0, a 1 dB signature, clip noise 1.5); the IEMOCAP-like domain gap
+# refit to DCMKT with the new face model (0).
 PIPELINE_VERSION = 11
 LAMBDA_U = 0.1  # Sec. 4.2
 EPSILONS = (0.0, 0.5, 0.9)  # FF1's epsilon sweep (Fig. 4a); 1.0 is "add CMKT pseudo-labels"

@@ -273,6 +273,29 @@ def test_face_expressiveness_changes_the_wild_faces_and_nothing_else(
     assert spread[2.0] > spread[1.0]
 
 
+def test_both_datasets_hold_one_rafdb_stand_in_whatever_their_knobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # the face model is trained on it: a knob of one dataset must not change the other's
+    # visual evidence through it
+    knobs = dict(corpus_mod.KNOB_VALUES)
+    monkeypatch.setattr(corpus_mod, "KNOB_VALUES", knobs)
+    chsims = corpus_mod.generate("chsims", "tiny", 0, tmp_path / "a", _quiet)
+    iemocap = corpus_mod.generate("iemocap", "tiny", 0, tmp_path / "a", _quiet)
+    knobs["chsims"] = replace(knobs["chsims"], wild_prior=0.5, expressiveness=0.5)
+    changed = corpus_mod.generate("chsims", "tiny", 0, tmp_path / "b", _quiet)
+    assert not np.array_equal(changed["x_u"], chsims["x_u"])
+    assert not np.array_equal(changed["y_u"], chsims["y_u"])
+    for key in ("face_images", "face_labels"):
+        np.testing.assert_array_equal(chsims[key], iemocap[key], err_msg=key)
+        np.testing.assert_array_equal(chsims[key], changed[key], err_msg=key)
+    other_seed = corpus_mod.generate("iemocap", "tiny", 1, tmp_path / "a", _quiet)
+    assert not np.array_equal(other_seed["face_images"], iemocap["face_images"])
+    images, labels = corpus_mod.rafdb_stand_in(corpus_mod.PROFILES["tiny"], 0)
+    np.testing.assert_array_equal(labels, iemocap["face_labels"])
+    assert images.shape[0] == labels.shape[0] == corpus_mod.PROFILES["tiny"].faces
+
+
 def test_the_wild_prior_changes_the_wild_clips_and_not_the_labelled_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -397,11 +420,12 @@ def test_extra_clips_extend_the_test_and_validation_splits_and_change_nothing_el
 def test_test_chunks_keep_the_cache_names_they_had_before_validation_chunks_existed(
     tmp_path: Path,
 ):
-    # the names of the quick profile's IEMOCAP-like test chunks as pipeline version 6 wrote
-    # them: a version-7 run reads that cache (a change of sizes or knobs changes them, and
-    # this test with them); the validation chunk's name is new and differs
+    # the names of the quick profile's IEMOCAP-like test chunks as pipeline version 11
+    # writes them (a change of sizes, knobs or the corpus key's version changes them, and
+    # this test with them): their key has no split, as before validation chunks existed;
+    # the validation chunk's name differs
     names = [corpus_mod.chunk_path("iemocap", "quick", 0, i, tmp_path).name for i in (0, 5)]
-    assert names == ["iemocap-quick-96e59e808dad-test0.npz", "iemocap-quick-698a70a9644a-test5.npz"]
+    assert names == ["iemocap-quick-ccf0ccea5f59-test0.npz", "iemocap-quick-e26ba3b4ea0b-test5.npz"]
     val = corpus_mod.chunk_path("iemocap", "quick", 0, 0, tmp_path, 1).name
     assert val.endswith("-val0.npz") and val.removesuffix("-val0.npz") != names[0].removesuffix(
         "-test0.npz"
