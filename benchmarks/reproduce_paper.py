@@ -108,7 +108,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile",
         choices=sorted(pipeline.RECIPES),
         default="quick",
-        help="quick: scaled down, 12-15 min on a 2-core CPU (docs/pages/reproducing.md); "
+        help="quick: scaled down, 15-19 min on a 2-core CPU (docs/pages/reproducing.md); "
         "paper: the paper's sizes and 50 epochs (for a GPU); tiny: a seconds-long smoke test",
     )
     parser.add_argument(
