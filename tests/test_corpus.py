@@ -293,7 +293,8 @@ def test_both_datasets_hold_one_rafdb_stand_in_whatever_their_knobs(
     assert not np.array_equal(other_seed["face_images"], iemocap["face_images"])
     images, labels = corpus_mod.rafdb_stand_in(corpus_mod.PROFILES["tiny"], 0)
     np.testing.assert_array_equal(labels, iemocap["face_labels"])
-    assert images.shape[0] == labels.shape[0] == corpus_mod.PROFILES["tiny"].faces
+    np.testing.assert_array_equal(np.round(images * 255).astype(np.uint8), iemocap["face_images"])
+    assert labels.shape[0] == corpus_mod.PROFILES["tiny"].faces
 
 
 def test_the_wild_prior_changes_the_wild_clips_and_not_the_labelled_ones(
@@ -417,7 +418,7 @@ def test_extra_clips_extend_the_test_and_validation_splits_and_change_nothing_el
     assert not np.array_equal(first, arrays["x_l"][val][:1])
 
 
-def test_test_chunks_keep_the_cache_names_they_had_before_validation_chunks_existed(
+def test_test_chunk_cache_names_are_pinned_and_have_no_split_in_their_key(
     tmp_path: Path,
 ):
     # the names of the quick profile's IEMOCAP-like test chunks as pipeline version 11
