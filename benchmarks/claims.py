@@ -149,14 +149,17 @@ CLAIMS: list[Claim] = [
 HEADROOM = ("oracle", "supervised")
 """Headroom of a testbed: oracle pseudo-labels minus supervised training, F1."""
 
-POWER_ROWS: dict[str, tuple[str, ...]] = {"iemocap": ("dcmkt", "dcmkt_finetune")}
+POWER_ROWS: dict[str, tuple[str, ...]] = {"iemocap": ("supervised", "dcmkt", "dcmkt_finetune")}
 """Rows that train more seeds than the run's (``reproduce_paper.py --power-seeds``), per
 dataset: those whose claims' paired spread between seeds kept the run's minimum detectable
-effect over 4 F1 points with 5 seeds. Measured on the default run of pipeline version 5: the
-IEMOCAP-like claims against DCMKT had a bootstrap standard error of 1.25-1.41 points from
-seeds alone (and 1.89-2.02 from 1,000 test clips alone, which the extra test clips shrink);
-the supervised row they pair with trains the headroom's seeds already. Every claim pairs all
-the seeds both of its rows ran."""
+effect over 4 F1 points. Measured on the default run of pipeline version 5: the IEMOCAP-like
+claims against DCMKT had a bootstrap standard error of 1.25-1.41 points from seeds alone
+(and 1.89-2.02 from 1,000 test clips alone, which the extra test clips shrink). The
+supervised row joined in pipeline version 12: on version 11's run (10 seeds) the
+supervised-minus-DCMKT claim, the IEMOCAP-like median, had 4.51 points of MDE from seeds
+and 2.09 from test clips (``benchmarks/power_parts.py``), so it needs about 18 seeds of
+both rows for 4 points. A row here that is also a headroom row trains the union of both
+seed lists. Every claim pairs all the seeds both of its rows ran."""
 
 
 def metric_from_confusion(cm: NDArray[np.float64], metric: str) -> NDArray[np.float64]:

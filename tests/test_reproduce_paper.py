@@ -460,7 +460,7 @@ def test_the_headroom_rows_train_more_seeds_and_only_the_headroom_reads_them(tmp
 def test_the_power_rows_train_more_seeds_and_their_claims_pair_them_all(tmp_path: Path):
     from benchmarks import claims
 
-    assert claims.POWER_ROWS == {"iemocap": ("dcmkt", "dcmkt_finetune")}
+    assert claims.POWER_ROWS == {"iemocap": ("supervised", "dcmkt", "dcmkt_finetune")}
     proc = run("--profile", "tiny", "--dataset", "iemocap", "--seeds", "0", "1", "2", "3", "4",
                "--headroom-seeds", "6", "--power-seeds", "6", "--methods", "supervised",
                "oracle", "dcmkt", "dcmkt_finetune", "--out", str(tmp_path))  # fmt: skip
