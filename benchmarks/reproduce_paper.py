@@ -51,7 +51,7 @@ SCALE_DOWN = {
         "labelled sets of 340 / 400 / 4,000 clips (CH-SIMS-like train / validation / test) and "
         "about 320 / 400 / 6,000 (IEMOCAP-like: sessions 1-4 / session 5 / 4 held-out speakers), "
         "3,400 and 4,000 unlabelled clips (before the IEMOCAP-like face filter), clips of 1.0-2.6 s, "
-        "7,200 face images; STFT log magnitudes (555 x 512) cut to the lowest 64 bins (0-2 kHz) and "
+        "2,400 face images; STFT log magnitudes (555 x 512) cut to the lowest 64 bins (0-2 kHz) and "
         "average-pooled over 20 frames (27 x 64, the last 15 frames dropped); encoder 32 wide x 4 heads x 2 blocks; one MobileNetV2 (width 0.35) face model on 32 x 32 faces, trained for 12 epochs "
         "and shared by both datasets. Everything else (recipe, methods, fusion rules) is the paper's."
     ),

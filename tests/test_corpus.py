@@ -421,12 +421,12 @@ def test_extra_clips_extend_the_test_and_validation_splits_and_change_nothing_el
 def test_test_chunk_cache_names_are_pinned_and_have_no_split_in_their_key(
     tmp_path: Path,
 ):
-    # the names of the quick profile's IEMOCAP-like test chunks as pipeline version 12
+    # the names of the quick profile's IEMOCAP-like test chunks as pipeline versions 11 and 12
     # writes them (a change of sizes, knobs or the corpus key's version changes them, and
     # this test with them): their key has no split, as before validation chunks existed;
     # the validation chunk's name differs
     names = [corpus_mod.chunk_path("iemocap", "quick", 0, i, tmp_path).name for i in (0, 5)]
-    assert names == ["iemocap-quick-ef19cc9cdc7d-test0.npz", "iemocap-quick-9c7fbfb246bd-test5.npz"]
+    assert names == ["iemocap-quick-ccf0ccea5f59-test0.npz", "iemocap-quick-e26ba3b4ea0b-test5.npz"]
     val = corpus_mod.chunk_path("iemocap", "quick", 0, 0, tmp_path, 1).name
     assert val.endswith("-val0.npz") and val.removesuffix("-val0.npz") != names[0].removesuffix(
         "-test0.npz"

@@ -415,8 +415,12 @@ def test_seed_options_are_checked_before_any_work(tmp_path: Path, argv: list[str
     assert not (tmp_path / "config.json").exists()
 
 
-@pytest.mark.parametrize(("profile", "n"), [("quick", 10), ("paper", 10), ("tiny", 0)])
-def test_headroom_seeds_default_to_ten_except_on_tiny(tmp_path: Path, profile: str, n: int):
+@pytest.mark.parametrize(
+    ("profile", "n", "power"), [("quick", 10, 18), ("paper", 10, 18), ("tiny", 0, 0)]
+)
+def test_headroom_and_power_seeds_default_to_ten_and_eighteen_except_on_tiny(
+    tmp_path: Path, profile: str, n: int, power: int
+):
     from benchmarks import reproduce_paper
 
     args = reproduce_paper.parse_args(["--profile", profile, "--out", str(tmp_path)])
@@ -425,7 +429,7 @@ def test_headroom_seeds_default_to_ten_except_on_tiny(tmp_path: Path, profile: s
                                        "--out", str(tmp_path)])  # fmt: skip
     assert reproduce_paper._headroom_n(args) == 7
     args = reproduce_paper.parse_args(["--profile", profile, "--out", str(tmp_path)])
-    assert reproduce_paper._power_n(args) == n
+    assert reproduce_paper._power_n(args) == power
     args = reproduce_paper.parse_args(["--profile", profile, "--power-seeds", "6",
                                        "--out", str(tmp_path)])  # fmt: skip
     assert reproduce_paper._power_n(args) == 6
