@@ -158,8 +158,10 @@ claims against DCMKT had a bootstrap standard error of 1.25-1.41 points from see
 supervised row joined in pipeline version 12: on version 11's run (10 seeds) the
 supervised-minus-DCMKT claim, the IEMOCAP-like median, had 4.51 points of MDE from seeds
 and 2.09 from test clips (``benchmarks/power_parts.py``), so it needs about 18 seeds of
-both rows for 4 points. A row here that is also a headroom row trains the union of both
-seed lists. Every claim pairs all the seeds both of its rows ran."""
+both rows for 4 points. The run with 18 measured 4.05 (3.38 from seeds, 2.08 from clips),
+and ``power_parts.py --seeds-to 24`` projected 3.59: the default became 24. A row here that
+is also a headroom row trains the union of both seed lists. Every claim pairs all the seeds
+both of its rows ran."""
 
 
 def metric_from_confusion(cm: NDArray[np.float64], metric: str) -> NDArray[np.float64]:

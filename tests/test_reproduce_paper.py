@@ -416,9 +416,9 @@ def test_seed_options_are_checked_before_any_work(tmp_path: Path, argv: list[str
 
 
 @pytest.mark.parametrize(
-    ("profile", "n", "power"), [("quick", 10, 18), ("paper", 10, 18), ("tiny", 0, 0)]
+    ("profile", "n", "power"), [("quick", 10, 24), ("paper", 10, 24), ("tiny", 0, 0)]
 )
-def test_headroom_and_power_seeds_default_to_ten_and_eighteen_except_on_tiny(
+def test_headroom_and_power_seeds_default_to_ten_and_twenty_four_except_on_tiny(
     tmp_path: Path, profile: str, n: int, power: int
 ):
     from benchmarks import reproduce_paper
