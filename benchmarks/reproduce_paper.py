@@ -108,7 +108,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--profile",
         choices=sorted(pipeline.RECIPES),
         default="quick",
-        help="quick: scaled down, 15-19 min on a 2-core CPU (docs/pages/reproducing.md); "
+        help="quick: scaled down, 10-19 min on a 2-core CPU (docs/pages/reproducing.md); "
         "paper: the paper's sizes and 50 epochs (for a GPU); tiny: a seconds-long smoke test",
     )
     parser.add_argument(
@@ -1001,6 +1001,7 @@ def _main(
         recipe = replace(recipe, patience=args.patience)
     if args.min_epochs is not None:
         recipe = replace(recipe, min_epochs=args.min_epochs)
+    power_seeds = headroom_seeds(args.seeds, _power_n(args))  # the seeds of claims.POWER_ROWS
     config = {
         "command": "python benchmarks/reproduce_paper.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
@@ -1013,8 +1014,7 @@ def _main(
         "headroom_seeds": args.seeds
         if args.real is not None
         else headroom_seeds(args.seeds, _headroom_n(args)),
-        # the seeds of claims.POWER_ROWS
-        "power_seeds": headroom_seeds(args.seeds, _power_n(args)),
+        "power_seeds": power_seeds,
         "device": str(device),
         "ranks": ctx.world,
         "global_batch": pipeline.BATCH * (ctx.world if args.per_rank_batch else 1),
@@ -1069,7 +1069,7 @@ def _main(
                 seeds_of.update(dict.fromkeys(claims.HEADROOM, config["headroom_seeds"]))
             for m in claims.POWER_ROWS.get(dataset, ()):
                 if m in seeds_of:  # a headroom row keeps its headroom seeds
-                    seeds_of[m] = sorted({*seeds_of[m], *config["power_seeds"]})
+                    seeds_of[m] = sorted({*seeds_of[m], *power_seeds})
             jobs = [(m, s) for m in wanted for s in seeds_of[m]]
             runs[dataset] = {}
             for name, seed in jobs:  # finished runs are read, not retrained
