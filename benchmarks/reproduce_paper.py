@@ -1001,7 +1001,12 @@ def _main(
         recipe = replace(recipe, patience=args.patience)
     if args.min_epochs is not None:
         recipe = replace(recipe, min_epochs=args.min_epochs)
-    power_seeds = headroom_seeds(args.seeds, _power_n(args))  # the seeds of claims.POWER_ROWS
+    # the seeds of the headroom rows when both run (never on real data: no oracle), and of
+    # claims.POWER_ROWS
+    oracle_seeds = (
+        args.seeds if args.real is not None else headroom_seeds(args.seeds, _headroom_n(args))
+    )
+    power_seeds = headroom_seeds(args.seeds, _power_n(args))
     config = {
         "command": "python benchmarks/reproduce_paper.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
@@ -1010,10 +1015,7 @@ def _main(
         "knobs": {name: asdict(k) for name, k in corpus_mod.KNOB_VALUES.items()},
         "corpus_seed": args.corpus_seed,
         "seeds": args.seeds,
-        # the seeds of the headroom rows when both run (never on real data: no oracle)
-        "headroom_seeds": args.seeds
-        if args.real is not None
-        else headroom_seeds(args.seeds, _headroom_n(args)),
+        "headroom_seeds": oracle_seeds,
         "power_seeds": power_seeds,
         "device": str(device),
         "ranks": ctx.world,
@@ -1066,7 +1068,7 @@ def _main(
                     wanted.insert(wanted.index(m), source)
             seeds_of = {m: args.seeds for m in wanted}
             if set(claims.HEADROOM) <= set(wanted):
-                seeds_of.update(dict.fromkeys(claims.HEADROOM, config["headroom_seeds"]))
+                seeds_of.update(dict.fromkeys(claims.HEADROOM, oracle_seeds))
             for m in claims.POWER_ROWS.get(dataset, ()):
                 if m in seeds_of:  # a headroom row keeps its headroom seeds
                     seeds_of[m] = sorted({*seeds_of[m], *power_seeds})
